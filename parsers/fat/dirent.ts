@@ -1,0 +1,239 @@
+/**
+ * FAT directory entries as pure functions over raw bytes: the live directory walk
+ * and, later, the sweep for orphaned directory clusters use the same code.
+ */
+
+export const ENTRY_SIZE = 32;
+export const ATTR_READ_ONLY = 0x01;
+export const ATTR_HIDDEN = 0x02;
+export const ATTR_SYSTEM = 0x04;
+export const ATTR_VOLUME_ID = 0x08;
+export const ATTR_DIRECTORY = 0x10;
+export const ATTR_ARCHIVE = 0x20;
+export const ATTR_LONG_NAME = 0x0f;
+const DELETED = 0xe5;
+/** A name whose real first byte is 0xE5 is stored with 0x05 (Kanji lead byte). */
+const KANJI_E5 = 0x05;
+const NT_LOWER_BASE = 0x08;
+const NT_LOWER_EXT = 0x10;
+
+export interface DirEntry {
+  /** Byte offset of the 8.3 entry within the buffer parsed. */
+  offset: number;
+  /** The 8.3 name as shown ('IMG_0001.JPG'), lower-case flags applied; '?' stands for a lost first byte. */
+  shortName: string;
+  longName?: string;
+  deleted: boolean;
+  /** The first character of a deleted short name was recovered from the long name's checksum. */
+  firstCharFromChecksum?: boolean;
+  attributes: number;
+  firstCluster: number;
+  /** The high 16 bits of the first cluster (FAT32); kept apart to judge zeroed high words. */
+  clusterHigh: number;
+  size: number;
+  mtime?: Date;
+  ctime?: Date;
+  atime?: Date;
+  isDot: boolean;
+}
+
+export function isDirectory(e: DirEntry): boolean {
+  return (e.attributes & ATTR_DIRECTORY) !== 0;
+}
+
+export function displayName(e: DirEntry): string {
+  return e.longName ?? e.shortName;
+}
+
+/** The checksum an LFN entry stores of its 8.3 name (FAT spec 7.2). */
+export function shortNameChecksum(name11: Buffer | Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < 11; i++) sum = (((sum & 1) << 7) + (sum >> 1) + name11[i]) & 0xff;
+  return sum;
+}
+
+/** FAT date and time, local time of the camera; undefined when the fields are impossible. */
+export function decodeFatTime(date: number, time: number, tenths = 0): Date | undefined {
+  if (date === 0) return undefined;
+  const day = date & 0x1f;
+  const month = (date >> 5) & 0x0f;
+  const year = 1980 + (date >> 9);
+  const sec = (time & 0x1f) * 2 + Math.floor(tenths / 100);
+  const min = (time >> 5) & 0x3f;
+  const hour = time >> 11;
+  if (day < 1 || month < 1 || month > 12 || hour > 23 || min > 59 || sec > 59) return undefined;
+  return new Date(year, month - 1, day, hour, min, sec, (tenths % 100) * 10);
+}
+
+function lfnChars(e: Buffer): string {
+  const parts = [e.subarray(1, 11), e.subarray(14, 26), e.subarray(28, 32)];
+  let s = '';
+  for (const p of parts) {
+    for (let i = 0; i + 1 < p.length; i += 2) {
+      const ch = p.readUInt16LE(i);
+      if (ch === 0x0000 || ch === 0xffff) return s;
+      s += String.fromCharCode(ch);
+    }
+  }
+  return s;
+}
+
+function shortNameText(raw: Buffer, ntFlags: number): string {
+  const decode = (b: Buffer) => b.toString('latin1').replace(/ +$/, '');
+  let base = decode(raw.subarray(0, 8));
+  let ext = decode(raw.subarray(8, 11));
+  if (ntFlags & NT_LOWER_BASE) base = base.toLowerCase();
+  if (ntFlags & NT_LOWER_EXT) ext = ext.toLowerCase();
+  return ext ? `${base}.${ext}` : base;
+}
+
+interface PendingLfn {
+  checksum: number;
+  /** Fragments in on-disk order (last part of the name first). */
+  parts: string[];
+  /** Live sequences: the order number expected next; deleted ones have lost it. */
+  nextOrd: number;
+  deleted: boolean;
+}
+
+export interface ParsedDirectory {
+  entries: DirEntry[];
+  /** A 0x00 first byte was met: the directory ends here. */
+  ended: boolean;
+  /** 32-byte slots that could not be an entry at all: a measure of "is this really a directory?". */
+  implausible: number;
+}
+
+/**
+ * Parse a run of 32-byte directory entries. `fat32` decides whether the high word of the
+ * first cluster is meaningful.
+ */
+export function parseDirectory(buf: Buffer, fat32: boolean): ParsedDirectory {
+  const entries: DirEntry[] = [];
+  let pending: PendingLfn | null = null;
+  let implausible = 0;
+  for (let off = 0; off + ENTRY_SIZE <= buf.length; off += ENTRY_SIZE) {
+    const e = buf.subarray(off, off + ENTRY_SIZE);
+    const first = e[0];
+    if (first === 0x00) return { entries, ended: true, implausible };
+    const attr = e[11];
+    const deleted = first === DELETED;
+    if ((attr & 0x3f) === ATTR_LONG_NAME) {
+      pending = takeLfn(e, deleted, pending);
+      continue;
+    }
+    if (attr & 0xc0 || (!deleted && !plausibleShortName(e))) {
+      implausible++;
+      pending = null;
+      continue;
+    }
+    if (attr & ATTR_VOLUME_ID && !(attr & ATTR_DIRECTORY)) {
+      pending = null;
+      continue;
+    }
+    entries.push(decodeShortEntry(e, off, deleted, fat32, pending));
+    pending = null;
+  }
+  return { entries, ended: false, implausible };
+}
+
+function takeLfn(e: Buffer, deleted: boolean, pending: PendingLfn | null): PendingLfn | null {
+  const checksum = e[13];
+  const chars = lfnChars(e);
+  if (deleted) {
+    if (pending && pending.deleted && pending.checksum === checksum) {
+      pending.parts.push(chars);
+      return pending;
+    }
+    return { checksum, parts: [chars], nextOrd: 0, deleted: true };
+  }
+  const ord = e[0] & 0x1f;
+  if (e[0] & 0x40) return ord > 0 ? { checksum, parts: [chars], nextOrd: ord - 1, deleted: false } : null;
+  if (pending && !pending.deleted && pending.checksum === checksum && pending.nextOrd === ord && ord > 0) {
+    pending.parts.push(chars);
+    pending.nextOrd = ord - 1;
+    return pending;
+  }
+  return null;
+}
+
+function plausibleShortName(e: Buffer): boolean {
+  for (let i = 0; i < 11; i++) {
+    const b = e[i];
+    if (b < 0x20 && !(i === 0 && b === KANJI_E5)) return false;
+    if (b === 0x22 || b === 0x2a || b === 0x2b || b === 0x2c || b === 0x2f || b === 0x3a || b === 0x3b || b === 0x3c || b === 0x3d || b === 0x3e || b === 0x3f || b === 0x5b || b === 0x5c || b === 0x5d || b === 0x7c) {
+      // '.' is allowed only in the dot entries
+      return false;
+    }
+  }
+  return true;
+}
+
+function decodeShortEntry(e: Buffer, off: number, deleted: boolean, fat32: boolean, pending: PendingLfn | null): DirEntry {
+  const raw = Buffer.from(e.subarray(0, 11));
+  if (raw[0] === KANJI_E5) raw[0] = 0xe5;
+  const isDot = raw[0] === 0x2e && (raw.toString('latin1') === '.          ' || raw.toString('latin1') === '..         ');
+  let longName: string | undefined;
+  let firstCharFromChecksum = false;
+  if (pending && !isDot) {
+    if (!deleted && pending.nextOrd === 0 && pending.checksum === shortNameChecksum(raw)) {
+      longName = pending.parts.reverse().join('');
+    } else if (deleted && pending.deleted) {
+      // The first byte of a deleted 8.3 name is gone; the LFN checksum tells which byte it was.
+      const lead = recoverLeadByte(raw, pending.checksum);
+      if (lead !== undefined) {
+        raw[0] = lead;
+        firstCharFromChecksum = true;
+        longName = pending.parts.reverse().join('');
+      }
+    }
+  }
+  const clusterHigh = fat32 ? e.readUInt16LE(20) : 0;
+  const shortName = deleted && !firstCharFromChecksum ? `?${shortNameText(raw, e[12]).slice(1)}` : shortNameText(raw, e[12]);
+  return {
+    offset: off,
+    shortName,
+    longName: longName || undefined,
+    deleted,
+    firstCharFromChecksum: firstCharFromChecksum || undefined,
+    attributes: e[11],
+    firstCluster: (clusterHigh << 16) | e.readUInt16LE(26),
+    clusterHigh,
+    size: e.readUInt32LE(28),
+    ctime: decodeFatTime(e.readUInt16LE(16), e.readUInt16LE(14), e[13]),
+    atime: decodeFatTime(e.readUInt16LE(18), 0),
+    mtime: decodeFatTime(e.readUInt16LE(24), e.readUInt16LE(22)),
+    isDot,
+  };
+}
+
+/** Printable bytes first, in the order a short name is most likely to start with. */
+const LEAD_CANDIDATES = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$~!#%&-@^`{}\'()'].map((c) => c.charCodeAt(0));
+
+function recoverLeadByte(raw: Buffer, checksum: number): number | undefined {
+  const probe = Buffer.from(raw);
+  for (const b of LEAD_CANDIDATES) {
+    probe[0] = b;
+    if (shortNameChecksum(probe) === checksum) return b;
+  }
+  return undefined;
+}
+
+/**
+ * DCF naming: a deleted 'IMG_0003.JPG' reads '?MG_0003.JPG'. When its siblings that share
+ * the rest of the prefix and the extension all start with one letter, that letter is the answer.
+ */
+export function guessLeadFromSiblings(lostName: string, siblings: string[]): string | undefined {
+  const m = /^\?([A-Z0-9_]{2,3})[A-Z0-9_]*(\.[A-Z0-9]{1,3})?$/i.exec(lostName);
+  if (!m) return undefined;
+  const stem = m[1].toUpperCase();
+  const ext = (m[2] ?? '').toUpperCase();
+  const letters = new Set<string>();
+  for (const s of siblings) {
+    if (s.startsWith('?') || s.length < 2) continue;
+    const upper = s.toUpperCase();
+    const sExt = upper.includes('.') ? upper.slice(upper.lastIndexOf('.')) : '';
+    if (upper.slice(1, 1 + stem.length) === stem && sExt === ext) letters.add(upper[0]);
+  }
+  return letters.size === 1 ? [...letters][0] : undefined;
+}

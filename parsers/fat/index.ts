@@ -1,0 +1,388 @@
+import type { Reader } from '../../src/reader.js';
+import { Diagnostics } from '../../src/diagnostics.js';
+import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '../types.js';
+import { clustersIn, contiguousGuess, pushCluster } from '../clusters.js';
+import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
+import { FatTable } from './table.js';
+import { displayName, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
+
+const SECTOR = 512;
+const MAX_DEPTH = 64;
+/** Directories larger than this are corrupt (FAT allows 65,536 entries = 2 MiB). */
+const MAX_DIR_BYTES = 2 * 1024 * 1024;
+
+interface BootChoice {
+  layout: FatLayout;
+  which: 'main' | 'backup';
+}
+
+function isExfat(sector: Buffer): boolean {
+  return sector.toString('latin1', 3, 11) === 'EXFAT   ';
+}
+
+function tryBoot(volume: Reader, offset: number): { layout?: FatLayout; problems: string[] } {
+  const sector = volume.read(offset, SECTOR);
+  if (sector.length < SECTOR) return { problems: ['boot sector: not enough data'] };
+  if (isExfat(sector)) return { problems: ['boot sector: this is exFAT'] };
+  const bpb = parseBpb(sector);
+  const problems = checkBpb(bpb, sector);
+  if (problems.length) return { problems };
+  const layout = layoutOf(bpb, sector);
+  if (layout.volumeSize > volume.size + SECTOR * 64 && layout.dataOffset >= volume.size) {
+    return { problems: [`volume: boot sector describes ${layout.volumeSize} bytes, only ${volume.size} present`] };
+  }
+  return { layout, problems };
+}
+
+/** The main boot sector, or (FAT32) the backup at sector 6 when the main one is damaged. */
+function chooseBoot(volume: Reader, diagnostics?: Diagnostics): BootChoice | null {
+  const main = tryBoot(volume, 0);
+  if (main.layout) return { layout: main.layout, which: 'main' };
+  const backup = tryBoot(volume, 6 * SECTOR);
+  if (backup.layout && backup.layout.type === 'FAT32') {
+    diagnostics?.warn('fat.boot-backup', `main boot sector is damaged (${main.problems.join('; ')}); using the backup at sector 6`, 0);
+    return { layout: backup.layout, which: 'backup' };
+  }
+  return null;
+}
+
+/** Read every FAT copy and keep the one that is most self-consistent. */
+function chooseFat(volume: Reader, layout: FatLayout, diagnostics: Diagnostics): { table: FatTable; index: number } {
+  const copies: FatTable[] = [];
+  for (let i = 0; i < layout.fatCount; i++) {
+    const raw = volume.read(layout.fatOffset + i * layout.fatSize, layout.fatSize);
+    copies.push(FatTable.decode(raw, layout.type, layout.clusterCount));
+  }
+  const score = (t: FatTable) => t.countInvalidLinks() + ((t.entries[0] & 0xff) === (layout.media & 0xff) ? 0 : 1);
+  let best = layout.activeFatOnly !== undefined && layout.activeFatOnly < copies.length ? layout.activeFatOnly : 0;
+  for (let i = 0; i < copies.length; i++) if (score(copies[i]) < score(copies[best])) best = i;
+  for (let i = 0; i < copies.length; i++) {
+    if (i === best) continue;
+    const diff = copies[best].countDifferences(copies[i]);
+    if (diff) diagnostics.warn('fat.copies-differ', `FAT copy ${i + 1} differs from copy ${best + 1} in ${diff} entries; using copy ${best + 1}`);
+  }
+  if ((layout.fatSize * 8) / (layout.type === 'FAT12' ? 12 : layout.type === 'FAT16' ? 16 : 32) < layout.clusterCount + 2) {
+    diagnostics.warn('fat.too-small', 'the FAT is smaller than the cluster count needs; clusters past it read as free');
+  }
+  return { table: copies[best], index: best };
+}
+
+class FatVolume implements FileSystem {
+  readonly type;
+  readonly geometry: FsGeometry;
+  readonly entries: FsEntry[] = [];
+  readonly diagnostics;
+  /** Clusters already reached by some chain: a second claim is a cross-link. */
+  private readonly claimed: Uint8Array;
+  private readonly visitedDirs = new Set<number>();
+
+  constructor(
+    private readonly volume: Reader,
+    private readonly layout: FatLayout,
+    private readonly fat: FatTable,
+    bootSector: 'main' | 'backup',
+    activeFat: number,
+    private readonly diag: Diagnostics,
+  ) {
+    this.type = layout.type;
+    this.diagnostics = diag.items;
+    this.claimed = new Uint8Array(layout.clusterCount + 2);
+    this.geometry = {
+      bytesPerSector: layout.bytesPerSector,
+      sectorsPerCluster: layout.sectorsPerCluster,
+      clusterSize: layout.clusterSize,
+      clusterCount: layout.clusterCount,
+      dataOffset: layout.dataOffset,
+      fatOffset: layout.fatOffset,
+      fatCount: layout.fatCount,
+      fatSize: layout.fatSize,
+      volumeSize: layout.volumeSize,
+      rootCluster: layout.type === 'FAT32' ? layout.rootCluster : undefined,
+      label: layout.label,
+      serial: layout.serial,
+      bootSector,
+      activeFat,
+    };
+  }
+
+  get maxCluster(): number {
+    return this.layout.clusterCount + 1;
+  }
+
+  clusterOffset(cluster: number): number {
+    return this.layout.dataOffset + (cluster - 2) * this.layout.clusterSize;
+  }
+
+  isAllocated(cluster: number): boolean {
+    return !this.fat.isFree(cluster);
+  }
+
+  guessRun(firstCluster: number, size: number): ClusterExtent[] {
+    return contiguousGuess(firstCluster, size, this.layout.clusterSize, this.maxCluster, (c) => this.isAllocated(c));
+  }
+
+  inRange(cluster: number): boolean {
+    return cluster >= 2 && cluster <= this.maxCluster;
+  }
+
+  walk(): void {
+    if (this.layout.type === 'FAT32') {
+      const root = this.layout.rootCluster;
+      if (!this.inRange(root)) {
+        this.diag.error('fat.root-cluster', `root directory cluster ${root} is outside the volume`);
+        return;
+      }
+      this.walkDirectory(this.readChainBytes(root, MAX_DIR_BYTES, '/').bytes, [], false, 0);
+      this.visitedDirs.add(root);
+    } else {
+      const bytes = this.volume.read(this.layout.rootDirOffset, this.layout.rootDirSize);
+      this.walkDirectory(bytes, [], false, 0);
+    }
+  }
+
+  /** Follow a FAT chain, guarding loops, cross-links and cluster numbers out of range. */
+  followChain(first: number, maxClusters: number, what: string): { extents: ClusterExtent[]; notes: string[] } {
+    const extents: ClusterExtent[] = [];
+    const notes: string[] = [];
+    let c = first;
+    let n = 0;
+    const seen = new Set<number>();
+    while (n < maxClusters) {
+      if (!this.inRange(c)) {
+        notes.push(`chain leaves the volume at cluster ${c}`);
+        this.diag.warn('fat.chain-out-of-range', `${what}: chain points to cluster ${c}, outside the volume`);
+        break;
+      }
+      if (seen.has(c)) {
+        notes.push(`chain loops back to cluster ${c}`);
+        this.diag.warn('fat.chain-loop', `${what}: chain loops back to cluster ${c}`);
+        break;
+      }
+      seen.add(c);
+      if (this.claimed[c]) {
+        notes.push(`cluster ${c} is cross-linked with another file`);
+        this.diag.warn('fat.cross-link', `${what}: cluster ${c} is also used by another chain`);
+      }
+      this.claimed[c] = 1;
+      pushCluster(extents, c);
+      n++;
+      const next = this.fat.next(c);
+      if (this.fat.isEnd(next)) break;
+      if (next === FatTable.BAD || next === 0) {
+        notes.push(next === 0 ? `chain breaks at a free cluster after ${c}` : `chain reaches a cluster marked bad after ${c}`);
+        this.diag.warn('fat.chain-broken', `${what}: chain breaks after cluster ${c}`);
+        break;
+      }
+      c = next;
+    }
+    return { extents, notes };
+  }
+
+  private readExtents(extents: ClusterExtent[], maxBytes: number): Buffer {
+    const parts: Buffer[] = [];
+    let total = 0;
+    for (const e of extents) {
+      const len = Math.min(e.count * this.layout.clusterSize, maxBytes - total);
+      if (len <= 0) break;
+      parts.push(this.volume.read(this.clusterOffset(e.first), len));
+      total += len;
+    }
+    return Buffer.concat(parts);
+  }
+
+  private readChainBytes(first: number, maxBytes: number, what: string): { bytes: Buffer; extents: ClusterExtent[] } {
+    const { extents } = this.followChain(first, Math.ceil(maxBytes / this.layout.clusterSize), what);
+    return { bytes: this.readExtents(extents, maxBytes), extents };
+  }
+
+  private walkDirectory(bytes: Buffer, folder: string[], underDeleted: boolean, depth: number): void {
+    if (depth > MAX_DEPTH) {
+      this.diag.warn('fat.too-deep', `folders nested deeper than ${MAX_DEPTH} levels at /${folder.join('/')}; not followed`);
+      return;
+    }
+    const parsed = parseDirectory(bytes, this.layout.type === 'FAT32');
+    const siblings = parsed.entries.filter((e) => !e.isDot).map((e) => e.shortName);
+    for (const e of parsed.entries) {
+      if (e.isDot) continue;
+      const entry = this.toEntry(e, folder, underDeleted, siblings);
+      if (!entry) continue;
+      this.entries.push(entry);
+      if (entry.isDirectory) this.descend(e, entry, depth);
+    }
+  }
+
+  private toEntry(e: DirEntry, folder: string[], underDeleted: boolean, siblings: string[]): FsEntry | null {
+    const deleted = e.deleted || underDeleted;
+    const notes: string[] = [];
+    let name = displayName(e);
+    let nameGuessed: boolean | undefined;
+    if (e.deleted && name.startsWith('?')) {
+      const lead = guessLeadFromSiblings(name, siblings);
+      const rest = name.slice(1);
+      const keepCase = (c: string) => (rest === rest.toLowerCase() && rest !== rest.toUpperCase() ? c.toLowerCase() : c);
+      name = (lead ? keepCase(lead) : '_') + rest;
+      nameGuessed = true;
+      notes.push(lead ? `first letter of the deleted name taken from sibling names` : `first letter of the deleted name is lost`);
+    } else if (e.deleted && e.firstCharFromChecksum) {
+      notes.push('deleted short name completed from the long name checksum');
+    }
+    const base: FsEntry = {
+      folder,
+      name: sanitizeName(name),
+      isDirectory: isDirectory(e),
+      deleted,
+      size: isDirectory(e) ? 0 : e.size,
+      firstCluster: e.firstCluster,
+      extents: [],
+      basis: deleted ? 'contiguous-guess' : 'chain',
+      mtime: e.mtime,
+      ctime: e.ctime,
+      atime: e.atime,
+      attributes: e.attributes,
+      nameGuessed,
+      notes,
+    };
+    if (base.isDirectory) return base;
+    if (e.size === 0) return base;
+    if (!this.inRange(e.firstCluster)) {
+      // A deleted FAT32 entry may have lost the high word; the low word alone may still fit.
+      if (!(deleted && this.layout.type === 'FAT32')) {
+        notes.push(`first cluster ${e.firstCluster} is outside the volume`);
+        this.diag.warn('fat.entry-cluster', `${pathOf(base)}: first cluster ${e.firstCluster} outside the volume`);
+        return base;
+      }
+    }
+    const need = Math.ceil(e.size / this.layout.clusterSize);
+    if (!deleted) {
+      const { extents, notes: chainNotes } = this.followChain(e.firstCluster, need + 1, pathOf(base));
+      notes.push(...chainNotes);
+      const got = clustersIn(extents);
+      if (got < need) notes.push(`chain holds ${got} clusters, the size needs ${need}`);
+      if (got > need) {
+        notes.push(`chain is longer than the size needs`);
+        trimExtents(extents, need);
+      }
+      base.extents = extents;
+      return base;
+    }
+    this.planDeleted(e, base);
+    return base;
+  }
+
+  private planDeleted(e: DirEntry, entry: FsEntry): void {
+    const candidates = this.layout.type === 'FAT32' && e.clusterHigh === 0 ? this.highWordCandidates(e.firstCluster & 0xffff) : [e.firstCluster];
+    const free = candidates.filter((c) => this.inRange(c) && !this.isAllocated(c));
+    if (free.length === 0) {
+      entry.overwritten = true;
+      entry.notes.push(`first cluster ${e.firstCluster} now belongs to another file: overwritten`);
+      return;
+    }
+    entry.firstCluster = free[0];
+    if (free.length > 1) {
+      entry.firstClusterCandidates = free;
+      entry.notes.push(`high word of the first cluster may be zeroed; ${free.length} candidate start clusters`);
+    }
+    entry.extents = this.guessRun(entry.firstCluster, entry.size);
+    if (clustersIn(entry.extents) < Math.ceil(entry.size / this.layout.clusterSize)) {
+      entry.notes.push('not enough free clusters after the first cluster for the whole size');
+    }
+  }
+
+  /** FAT32 first clusters that share the low word `low` and lie inside the volume. */
+  private highWordCandidates(low: number): number[] {
+    const out: number[] = [];
+    for (let c = low; c <= this.maxCluster; c += 0x10000) if (c >= 2) out.push(c);
+    return out;
+  }
+
+  private descend(e: DirEntry, entry: FsEntry, depth: number): void {
+    const folder = [...entry.folder, entry.name];
+    const first = e.firstCluster;
+    if (!this.inRange(first)) {
+      this.diag.warn('fat.dir-cluster', `/${folder.join('/')}: folder starts at cluster ${first}, outside the volume`);
+      return;
+    }
+    if (this.visitedDirs.has(first)) {
+      this.diag.warn('fat.dir-loop', `/${folder.join('/')}: folder cluster ${first} was already visited (loop or cross-link); not followed again`);
+      return;
+    }
+    this.visitedDirs.add(first);
+    if (!entry.deleted) {
+      const { bytes, extents } = this.readChainBytes(first, MAX_DIR_BYTES, `/${folder.join('/')}`);
+      entry.extents = extents;
+      this.walkDirectory(bytes, folder, false, depth + 1);
+      return;
+    }
+    // A deleted folder has no chain left: read its free clusters while they still look like a directory.
+    if (this.isAllocated(first)) {
+      entry.notes.push('the deleted folder\'s first cluster is in use again');
+      return;
+    }
+    const bytes = this.volume.read(this.clusterOffset(first), this.layout.clusterSize);
+    if (!(bytes[0] === 0x2e && bytes[11] & 0x10 && bytes.readUInt16LE(26) === (first & 0xffff))) {
+      entry.notes.push('the deleted folder\'s cluster no longer holds its entries');
+      return;
+    }
+    entry.extents = [{ first, count: 1 }];
+    entry.basis = 'contiguous-guess';
+    this.walkDirectory(this.readDeletedDirectory(first, bytes), folder, true, depth + 1);
+  }
+
+  private readDeletedDirectory(first: number, firstBytes: Buffer): Buffer {
+    const parts = [firstBytes];
+    let c = first;
+    while (!parseDirectory(parts[parts.length - 1], false).ended && parts.length * this.layout.clusterSize < MAX_DIR_BYTES) {
+      c++;
+      if (!this.inRange(c) || this.isAllocated(c)) break;
+      const next = this.volume.read(this.clusterOffset(c), this.layout.clusterSize);
+      const parsed = parseDirectory(next, false);
+      if (parsed.implausible > 0 || parsed.entries.length === 0) break;
+      parts.push(next);
+    }
+    return Buffer.concat(parts);
+  }
+}
+
+function trimExtents(extents: ClusterExtent[], clusters: number): void {
+  let left = clusters;
+  for (let i = 0; i < extents.length; i++) {
+    if (left <= 0) {
+      extents.length = i;
+      return;
+    }
+    if (extents[i].count > left) extents[i].count = left;
+    left -= extents[i].count;
+  }
+}
+
+function pathOf(e: FsEntry): string {
+  return '/' + [...e.folder, e.name].join('/');
+}
+
+/** Names come from untrusted bytes: never let one climb out of its folder. */
+function sanitizeName(name: string): string {
+  const clean = name.replace(/[\u0000-\u001f/\\]/g, '_');
+  return clean === '.' || clean === '..' || clean === '' ? '_' + clean : clean;
+}
+
+export const fatDriver: FsDriver = {
+  name: 'FAT',
+  probe(volume: Reader): boolean {
+    try {
+      return chooseBoot(volume) !== null;
+    } catch {
+      return false;
+    }
+  },
+  open(volume: Reader): FileSystem {
+    const diagnostics = new Diagnostics();
+    const boot = chooseBoot(volume, diagnostics);
+    if (!boot) throw new Error('not a FAT volume (probe first)');
+    const { table, index } = chooseFat(volume, boot.layout, diagnostics);
+    const fs = new FatVolume(volume, boot.layout, table, boot.which, index, diagnostics);
+    fs.walk();
+    return fs;
+  },
+};
+
+export { sanitizeName };

@@ -1,0 +1,76 @@
+import type { FatType } from './boot.js';
+
+/** What a FAT entry means, whatever the FAT width. */
+export const enum Link {
+  Free = 0,
+}
+
+/**
+ * One FAT copy decoded into 32-bit entries, so FAT12/16/32 share one interface.
+ * End-of-chain and bad-cluster markers are normalised to the FAT32 values.
+ */
+export class FatTable {
+  static readonly EOC = 0x0ffffff8;
+  static readonly BAD = 0x0ffffff7;
+
+  private constructor(readonly entries: Uint32Array, readonly type: FatType) {}
+
+  static decode(raw: Buffer, type: FatType, clusterCount: number): FatTable {
+    const n = clusterCount + 2;
+    const entries = new Uint32Array(n);
+    if (type === 'FAT12') {
+      for (let c = 0; c < n; c++) {
+        const at = c + (c >> 1);
+        if (at + 1 >= raw.length) break;
+        const pair = raw[at] | (raw[at + 1] << 8);
+        entries[c] = normalise(c & 1 ? pair >> 4 : pair & 0xfff, 0xff7);
+      }
+    } else if (type === 'FAT16') {
+      const limit = Math.min(n, raw.length >> 1);
+      for (let c = 0; c < limit; c++) entries[c] = normalise(raw.readUInt16LE(c * 2), 0xfff7);
+    } else {
+      const limit = Math.min(n, raw.length >> 2);
+      for (let c = 0; c < limit; c++) entries[c] = normalise(raw.readUInt32LE(c * 4) & 0x0fffffff, 0x0ffffff7);
+    }
+    return new FatTable(entries, type);
+  }
+
+  get maxCluster(): number {
+    return this.entries.length - 1;
+  }
+
+  next(cluster: number): number {
+    return this.entries[cluster];
+  }
+
+  isFree(cluster: number): boolean {
+    return this.entries[cluster] === Link.Free;
+  }
+
+  isEnd(value: number): boolean {
+    return value >= FatTable.EOC;
+  }
+
+  /** Links that point outside the volume: a measure of how damaged a copy is. */
+  countInvalidLinks(): number {
+    let bad = 0;
+    const max = this.maxCluster;
+    for (let c = 2; c <= max; c++) {
+      const v = this.entries[c];
+      if (v === 1 || (v > max && v < FatTable.BAD)) bad++;
+    }
+    return bad;
+  }
+
+  countDifferences(other: FatTable): number {
+    let diff = 0;
+    for (let c = 2; c < this.entries.length; c++) if (this.entries[c] !== other.entries[c]) diff++;
+    return diff;
+  }
+}
+
+function normalise(value: number, badMarker: number): number {
+  if (value > badMarker) return FatTable.EOC;
+  if (value === badMarker) return FatTable.BAD;
+  return value;
+}

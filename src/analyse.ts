@@ -1,0 +1,50 @@
+import type { Reader } from './reader.js';
+import type { Diagnostic } from './diagnostics.js';
+import type { FileSystem } from '../parsers/types.js';
+import { detectVolumes, type Volume, type VolumeLayout } from './volumes.js';
+import { detectFileSystem } from './filesystems.js';
+import { planVolume, type Validator, type VolumePlan } from './plan.js';
+import { ExitCode, UserError } from './errors.js';
+
+export interface VolumeAnalysis {
+  volume: Volume;
+  fs?: FileSystem;
+  /** Why no file system could be read here, in words. */
+  problem?: string;
+  plan?: VolumePlan;
+  diagnostics: Diagnostic[];
+}
+
+export interface Analysis {
+  layout: VolumeLayout;
+  volumes: VolumeAnalysis[];
+}
+
+export interface AnalyseOptions {
+  /** Only this volume (1-based partition number; 0 for a card without partition table). */
+  volume?: number;
+  validate?: Validator;
+}
+
+/** source → volumes → file systems → plan. Pure reading; nothing is written. */
+export function analyse(disk: Reader, options: AnalyseOptions = {}): Analysis {
+  const layout = detectVolumes(disk);
+  let volumes = layout.volumes;
+  if (options.volume !== undefined) {
+    volumes = volumes.filter((v) => v.index === options.volume);
+    if (volumes.length === 0) {
+      const known = layout.volumes.map((v) => v.index).join(', ');
+      throw new UserError(`--volume ${options.volume}: no such volume (this source has: ${known})`, ExitCode.usage);
+    }
+  }
+  return { layout, volumes: volumes.map((v) => analyseVolume(disk, v, options.validate)) };
+}
+
+function analyseVolume(disk: Reader, volume: Volume, validate?: Validator): VolumeAnalysis {
+  const { driver, ambiguous } = detectFileSystem(volume.reader);
+  if (ambiguous) return { volume, problem: `several file systems claim this volume (${ambiguous.join(', ')})`, diagnostics: [] };
+  if (!driver) return { volume, problem: 'no FAT or exFAT file system found', diagnostics: [] };
+  const fs = driver.open(volume.reader);
+  const plan = planVolume(disk, volume, fs, validate);
+  return { volume, fs, plan, diagnostics: fs.diagnostics };
+}

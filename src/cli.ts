@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, CommanderError } from 'commander';
+import { ByteSource } from './source/source.js';
+import { ExitCode, UserError } from './errors.js';
+import { toolVersion } from './version.js';
+import { infoCommand } from './commands/info.js';
+import { listCommand } from './commands/list.js';
+import { recoverCommand } from './commands/recover.js';
+
+function volumeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a volume number (0 for a card without partition table, else 1, 2, ...)');
+  return n;
+}
+
+/** Open the source, run the command, always close; user errors become one line and an exit code. */
+function withSource(sourcePath: string, run: (source: ByteSource) => number): void {
+  const source = ByteSource.open(sourcePath);
+  try {
+    process.exitCode = run(source);
+  } finally {
+    source.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('cardrescue')
+    .description('Recover photos and videos from memory cards and card images. Never writes to the source.')
+    .version(toolVersion())
+    .showHelpAfterError();
+
+  program
+    .command('info')
+    .description('show the partition table and each volume\'s file system, geometry and damage')
+    .argument('<source>', 'card image file or block device (/dev/sdX, /dev/sdX1, /dev/loopN)')
+    .option('--volume <n>', 'only this volume', volumeNumber)
+    .option('--json', 'machine-readable output on stdout')
+    .addHelpText('after', '\nExamples:\n  cardrescue info card.img\n  sudo cardrescue info /dev/sdb')
+    .action((src: string, opts) => withSource(src, (s) => infoCommand(s, opts)));
+
+  program
+    .command('list')
+    .description('list every file the metadata knows, live and deleted, without writing anything')
+    .argument('<source>', 'card image file or block device')
+    .option('--volume <n>', 'only this volume', volumeNumber)
+    .option('--json', 'machine-readable output on stdout')
+    .addHelpText('after', '\nExamples:\n  cardrescue list card.img\n  cardrescue list --json /dev/sdb1 > files.json')
+    .action((src: string, opts) => withSource(src, (s) => listCommand(s, opts)));
+
+  program
+    .command('recover')
+    .description('write every recoverable file under --out, with report.json')
+    .argument('<source>', 'card image file or block device')
+    .requiredOption('-o, --out <dir>', 'output folder (must not be on the card itself)')
+    .option('--volume <n>', 'only this volume', volumeNumber)
+    .option('--json', 'print report.json on stdout instead of the summary')
+    .option('-q, --quiet', 'print nothing on success')
+    .addHelpText('after', '\nExamples:\n  cardrescue recover card.img --out ~/rescued\n  sudo cardrescue recover /dev/sdb --out /media/backup/rescued')
+    .action((src: string, opts) => withSource(src, (s) => recoverCommand(s, opts)));
+  return program;
+}
+
+export function main(argv: string[]): void {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    program.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : ExitCode.usage;
+      return;
+    }
+    if (err instanceof UserError) {
+      process.stderr.write(`cardrescue: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    throw err;
+  }
+}
+
+main(process.argv);

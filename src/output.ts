@@ -1,0 +1,137 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type { Reader } from './reader.js';
+import type { RecoveredFile } from './record.js';
+import { ExitCode, UserError } from './errors.js';
+
+const CHUNK = 4 * 1024 * 1024;
+
+/** Top-level folders for files that are not live: a user sees at once what came from where. */
+export const PROVENANCE_FOLDERS = { allocated: '', deleted: 'deleted', orphan: 'orphaned', carved: 'carved' } as const;
+
+/**
+ * Where a recovered file goes, relative to the output folder. Live files keep their path;
+ * deleted and orphaned ones keep it under `deleted/` or `orphaned/`; carved files go to
+ * `carved/<format>/f<byte offset>.<ext>`. With several volumes each gets `volume<N>/`.
+ */
+export function relativeOutputPath(file: RecoveredFile, multiVolume: boolean): string {
+  const parts: string[] = [];
+  if (multiVolume) parts.push(file.volume < 0 ? 'outside-volumes' : `volume${file.volume}`);
+  const top = PROVENANCE_FOLDERS[file.provenance];
+  if (top) parts.push(top);
+  parts.push(...file.folder.map(safeComponent), safeComponent(file.name));
+  return parts.join('/');
+}
+
+export function safeComponent(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  let clean = name.replace(/[\u0000-\u001f/\\]/g, '_');
+  if (clean === '' || clean === '.' || clean === '..') clean = `_${clean}`;
+  return clean;
+}
+
+/** `IMG_0001.JPG` → `IMG_0001 (2).JPG`: never overwrite, never lose either file. */
+function withSuffix(p: string, n: number): string {
+  const ext = path.extname(p);
+  return `${p.slice(0, p.length - ext.length)} (${n})${ext}`;
+}
+
+export interface WriteResult {
+  path: string;
+  sha256: string;
+}
+
+/**
+ * Copy a file's runs from the source into the output folder, hashing as it goes.
+ * Opens with O_EXCL so an existing file is never replaced.
+ */
+export function writeRecovered(source: Reader, file: RecoveredFile, outDir: string, relPath: string): WriteResult {
+  let rel = relPath;
+  let fd = -1;
+  for (let n = 2; fd < 0; n++) {
+    const full = path.join(outDir, rel);
+    fs.mkdirSync(path.dirname(full), { recursive: true });
+    try {
+      fd = fs.openSync(full, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw outputError(full, err);
+      rel = withSuffix(relPath, n);
+    }
+  }
+  const full = path.join(outDir, rel);
+  const hash = crypto.createHash('sha256');
+  try {
+    for (const run of file.runs) {
+      for (let done = 0; done < run.length; ) {
+        const buf = source.read(run.offset + done, Math.min(CHUNK, run.length - done));
+        if (buf.length === 0) break;
+        hash.update(buf);
+        fs.writeSync(fd, buf);
+        done += buf.length;
+      }
+    }
+  } catch (err) {
+    fs.closeSync(fd);
+    throw outputError(full, err);
+  }
+  fs.closeSync(fd);
+  if (file.mtime && !Number.isNaN(file.mtime.getTime())) fs.utimesSync(full, file.atime ?? file.mtime, file.mtime);
+  return { path: rel, sha256: hash.digest('hex') };
+}
+
+function outputError(p: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return new UserError(`output disk is full while writing ${p}`, ExitCode.output);
+  if (code === 'EACCES' || code === 'EPERM') return new UserError(`cannot write ${p}: permission denied`, ExitCode.output);
+  if (code === 'EROFS') return new UserError(`cannot write ${p}: the output file system is read-only`, ExitCode.output);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The closest existing ancestor of a path (the output folder may not exist yet). */
+function existingAncestor(p: string): string {
+  let cur = path.resolve(p);
+  while (!fs.existsSync(cur)) cur = path.dirname(cur);
+  return cur;
+}
+
+function sysfsBlockPath(major: number, minor: number): string | null {
+  try {
+    return fs.realpathSync(`/sys/dev/block/${major}:${minor}`);
+  } catch {
+    return null;
+  }
+}
+
+/** glibc's encoding of dev_t, which is what Node reports. */
+const major = (dev: number) => (Math.floor(dev / 0x100) & 0xfff) | (Math.floor(dev / 0x100000000) & ~0xfff);
+const minor = (dev: number) => (dev & 0xff) | (Math.floor(dev / 0x1000) & 0xfff00);
+
+/**
+ * Refuse an output folder that lives on the card being rescued: writing there may
+ * overwrite the very clusters we are trying to recover.
+ */
+export function checkOutputDir(outDir: string, source: { path: string; kind: string; device: { dev: number; rdev: number } }): void {
+  const anchor = existingAncestor(outDir);
+  const st = fs.statSync(anchor);
+  if (fs.existsSync(outDir) && !st.isDirectory()) throw new UserError(`--out ${outDir} exists and is not a folder`, ExitCode.usage);
+  if (path.resolve(outDir) === path.resolve(source.path)) throw new UserError('--out must not be the source itself', ExitCode.usage);
+  if (source.kind !== 'block-device') return;
+  const outDev = st.dev;
+  if (outDev === source.device.rdev) {
+    throw new UserError(`--out ${outDir} is on the device being recovered (${source.path}); write to another disk`, ExitCode.usage);
+  }
+  // The output may sit on a partition of the source disk, or the source be a partition of the output's disk.
+  const outSys = sysfsBlockPath(major(outDev), minor(outDev));
+  const srcSys = sysfsBlockPath(major(source.device.rdev), minor(source.device.rdev));
+  if (outSys && srcSys && (outSys.startsWith(srcSys + '/') || srcSys.startsWith(outSys + '/'))) {
+    throw new UserError(`--out ${outDir} is on the same disk as ${source.path}; write to another disk`, ExitCode.usage);
+  }
+}
+
+export function prepareOutputDir(outDir: string): void {
+  if (fs.existsSync(path.join(outDir, 'report.json'))) {
+    throw new UserError(`${outDir} already holds a recovery (report.json exists); choose a new --out folder so nothing is overwritten`, ExitCode.usage);
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+}

@@ -1,0 +1,27 @@
+import type { ClusterExtent } from '../parsers/types.js';
+
+/**
+ * Which clusters of one volume a recovered file already owns. One bit per cluster:
+ * a 1 TB card at 32 KiB clusters is 4 MiB. Owned clusters leave the carving pool and
+ * are never written twice.
+ */
+export class OwnershipMap {
+  private readonly bits: Uint8Array;
+  constructor(readonly clusterLimit: number) {
+    this.bits = new Uint8Array((clusterLimit >> 3) + 1);
+  }
+  isOwned(c: number): boolean {
+    return c < this.clusterLimit && (this.bits[c >> 3] & (1 << (c & 7))) !== 0;
+  }
+  claim(c: number): void {
+    if (c < this.clusterLimit) this.bits[c >> 3] |= 1 << (c & 7);
+  }
+  claimExtents(extents: readonly ClusterExtent[]): void {
+    for (const e of extents) for (let c = e.first; c < e.first + e.count; c++) this.claim(c);
+  }
+  /** The first owned cluster among extents, or -1. */
+  firstConflict(extents: readonly ClusterExtent[]): number {
+    for (const e of extents) for (let c = e.first; c < e.first + e.count; c++) if (this.isOwned(c)) return c;
+    return -1;
+  }
+}

@@ -1,0 +1,151 @@
+import type { Reader, ByteRun } from './reader.js';
+import { RunsReader } from './reader.js';
+import type { ClusterExtent, FileSystem, FsEntry } from '../parsers/types.js';
+import type { RecoveredFile, SkippedEntry, Validation } from './record.js';
+import { originalPathOf } from './record.js';
+import { OwnershipMap } from './ownership.js';
+import type { Volume } from './volumes.js';
+
+/** What a format walker says of a file's bytes; null when no walker knows the format. */
+export interface ContentCheck extends Validation {
+  format?: string;
+  camera?: string;
+}
+export type Validator = (file: Reader, expectedSize: number) => ContentCheck | null;
+
+export interface VolumePlan {
+  volume: Volume;
+  fs: FileSystem;
+  files: RecoveredFile[];
+  skipped: SkippedEntry[];
+  owned: OwnershipMap;
+}
+
+/** Byte runs on the source behind cluster extents, cut to the file size. */
+export function extentsToRuns(fs: FileSystem, volumeOffset: number, extents: readonly ClusterExtent[], size: number): ByteRun[] {
+  const runs: ByteRun[] = [];
+  let left = size;
+  const cs = fs.geometry.clusterSize;
+  for (const e of extents) {
+    if (left <= 0) break;
+    const length = Math.min(e.count * cs, left);
+    const offset = volumeOffset + fs.clusterOffset(e.first);
+    const last = runs[runs.length - 1];
+    if (last && last.offset + last.length === offset) last.length += length;
+    else runs.push({ offset, length });
+    left -= length;
+  }
+  return runs;
+}
+
+function runsLength(runs: readonly ByteRun[]): number {
+  return runs.reduce((n, r) => n + r.length, 0);
+}
+
+/**
+ * Merge what the metadata says into files to write. Live files claim their chains first;
+ * deleted entries then claim the clusters of their best guess, checked by their format
+ * when a walker knows it.
+ */
+export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, validate?: Validator): VolumePlan {
+  const owned = new OwnershipMap(fs.geometry.clusterCount + 2);
+  const files: RecoveredFile[] = [];
+  const skipped: SkippedEntry[] = [];
+  const plain = fs.entries.filter((e) => !e.isDirectory);
+
+  for (const e of plain.filter((x) => !x.deleted)) {
+    owned.claimExtents(e.extents);
+    const runs = extentsToRuns(fs, volume.offset, e.extents, e.size);
+    const whole = runsLength(runs) === e.size;
+    const file = baseRecord(volume, e, 'allocated', runs);
+    file.status = whole ? 'ok' : 'damaged';
+    if (!whole) file.notes.push(`only ${runsLength(runs)} of ${e.size} bytes are reachable through the chain`);
+    check(disk, file, validate);
+    files.push(file);
+  }
+
+  for (const e of plain.filter((x) => x.deleted)) {
+    const original = originalPathOf(e.folder, e.name);
+    if (e.overwritten) {
+      skipped.push({ volume: volume.index, provenance: 'deleted', originalPath: original, size: e.size, reason: 'overwritten: its first cluster belongs to another file now' });
+      continue;
+    }
+    const choice = chooseDeletedRun(disk, volume, fs, e, owned, validate);
+    if (!choice) {
+      skipped.push({ volume: volume.index, provenance: 'deleted', originalPath: original, size: e.size, reason: 'its clusters are already recovered as another file' });
+      continue;
+    }
+    owned.claimExtents(choice.extents);
+    const file = baseRecord(volume, e, 'deleted', choice.runs);
+    if (e.firstCluster !== choice.first) file.notes.push(`start cluster ${choice.first} chosen among the candidates`);
+    applyCheck(file, choice.check);
+    if (runsLength(choice.runs) < e.size) {
+      file.status = 'damaged';
+      file.notes.push(`only ${runsLength(choice.runs)} of ${e.size} bytes could be placed`);
+    }
+    files.push(file);
+  }
+  return { volume, fs, files, skipped, owned };
+}
+
+interface RunChoice {
+  first: number;
+  extents: ClusterExtent[];
+  runs: ByteRun[];
+  check: ContentCheck | null;
+}
+
+/** Among the possible start clusters, the first whose content validates; else the parser's default. */
+function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEntry, owned: OwnershipMap, validate?: Validator): RunChoice | null {
+  const firsts = e.firstClusterCandidates ?? [e.firstCluster];
+  let fallback: RunChoice | null = null;
+  for (const first of firsts) {
+    const extents = first === e.firstCluster ? e.extents : fs.guessRun(first, e.size);
+    if (e.size > 0 && extents.length === 0) continue;
+    if (owned.firstConflict(extents) >= 0) continue;
+    const runs = extentsToRuns(fs, volume.offset, extents, e.size);
+    const check = validate && e.size > 0 ? validate(new RunsReader(disk, runs), e.size) : null;
+    const choice = { first, extents, runs, check };
+    if (check?.ok) return choice;
+    fallback ??= choice;
+  }
+  return fallback;
+}
+
+function baseRecord(volume: Volume, e: FsEntry, provenance: RecoveredFile['provenance'], runs: ByteRun[]): RecoveredFile {
+  return {
+    volume: volume.index,
+    provenance,
+    name: e.name,
+    folder: e.folder,
+    originalPath: originalPathOf(e.folder, e.name),
+    mtime: e.mtime,
+    ctime: e.ctime,
+    atime: e.atime,
+    runs,
+    size: e.size,
+    basis: e.basis,
+    status: e.basis === 'contiguous-guess' ? 'unverified' : 'ok',
+    notes: [...e.notes],
+  };
+}
+
+function check(disk: Reader, file: RecoveredFile, validate?: Validator): void {
+  if (!validate || file.size === 0) return;
+  const result = validate(new RunsReader(disk, file.runs), file.size);
+  if (result) {
+    file.validation = { ok: result.ok, by: result.by, reason: result.reason, validUpTo: result.validUpTo };
+    file.format = result.format;
+    file.camera = result.camera;
+    if (!result.ok) file.notes.push(`content check: ${result.reason}`);
+  }
+}
+
+function applyCheck(file: RecoveredFile, result: ContentCheck | null): void {
+  if (!result) return;
+  file.validation = { ok: result.ok, by: result.by, reason: result.reason, validUpTo: result.validUpTo };
+  file.format = result.format;
+  file.camera = result.camera;
+  if (result.ok) file.status = 'ok';
+  else file.notes.push(`content check failed: ${result.reason}`);
+}

@@ -1,0 +1,86 @@
+/**
+ * The one way bytes reach parsers and carvers: an offset/length read over something
+ * of known size. Parsers and carvers never open paths; they get a Reader.
+ */
+export interface Reader {
+  /** Total readable bytes. */
+  readonly size: number;
+  /**
+   * Read `length` bytes at `offset`. Returns fewer bytes only at the end of the
+   * reader; unreadable sectors come back zero-filled (the source records them).
+   */
+  read(offset: number, length: number): Buffer;
+}
+
+/** A window onto another reader: a partition inside a disk, a file inside a volume. */
+export class SliceReader implements Reader {
+  readonly size: number;
+  constructor(private readonly base: Reader, readonly offset: number, size: number) {
+    this.size = Math.max(0, Math.min(size, base.size - offset));
+  }
+  read(offset: number, length: number): Buffer {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const n = Math.min(length, this.size - offset);
+    return this.base.read(this.offset + offset, n);
+  }
+}
+
+export interface ByteRun {
+  /** Byte offset on the underlying reader. */
+  offset: number;
+  length: number;
+}
+
+/** Presents byte runs scattered over a reader as one contiguous file. */
+export class RunsReader implements Reader {
+  readonly size: number;
+  private readonly starts: number[] = [];
+  constructor(private readonly base: Reader, private readonly runs: readonly ByteRun[]) {
+    let total = 0;
+    for (const r of runs) {
+      this.starts.push(total);
+      total += r.length;
+    }
+    this.size = total;
+  }
+  read(offset: number, length: number): Buffer {
+    if (offset >= this.size || length <= 0) return Buffer.alloc(0);
+    const end = Math.min(this.size, offset + length);
+    const parts: Buffer[] = [];
+    let i = upperBound(this.starts, offset) - 1;
+    let pos = offset;
+    while (pos < end && i < this.runs.length) {
+      const run = this.runs[i];
+      const within = pos - this.starts[i];
+      const take = Math.min(run.length - within, end - pos);
+      parts.push(this.base.read(run.offset + within, take));
+      pos += take;
+      i++;
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+}
+
+/** Index of the first element greater than `value` in a sorted array. */
+function upperBound(sorted: number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A reader over an in-memory buffer: tests, and small structures already read. */
+export class BufferReader implements Reader {
+  constructor(private readonly buf: Buffer) {}
+  get size(): number {
+    return this.buf.length;
+  }
+  read(offset: number, length: number): Buffer {
+    if (offset >= this.buf.length || length <= 0) return Buffer.alloc(0);
+    return this.buf.subarray(offset, Math.min(this.buf.length, offset + length));
+  }
+}
