@@ -81,6 +81,12 @@ export interface FileSystem {
   guessRun(firstCluster: number, size: number): ClusterExtent[];
   entries: FsEntry[];
   diagnostics: Diagnostic[];
+  /**
+   * Sweep the clusters `isCandidate` offers for directories no live directory references
+   * (left by a quick format) and list their files, with `orphan: true` and folder paths
+   * rebuilt as far as possible; folders whose parent is lost go under `lostRoot`.
+   */
+  findOrphans?(isCandidate: (cluster: number) => boolean, lostRoot: string): FsEntry[];
 }
 
 export interface FsDriver {

@@ -3,7 +3,7 @@ import type { Diagnostic } from './diagnostics.js';
 import type { FileSystem } from '../parsers/types.js';
 import { detectVolumes, type Volume, type VolumeLayout } from './volumes.js';
 import { detectFileSystem } from './filesystems.js';
-import { planVolume, type Validator, type VolumePlan } from './plan.js';
+import { planVolume, type PlanOptions, type VolumePlan } from './plan.js';
 import { ExitCode, UserError } from './errors.js';
 
 export interface VolumeAnalysis {
@@ -23,7 +23,7 @@ export interface Analysis {
 export interface AnalyseOptions {
   /** Only this volume (1-based partition number; 0 for a card without partition table). */
   volume?: number;
-  validate?: Validator;
+  plan?: PlanOptions;
 }
 
 /** source → volumes → file systems → plan. Pure reading; nothing is written. */
@@ -37,14 +37,14 @@ export function analyse(disk: Reader, options: AnalyseOptions = {}): Analysis {
       throw new UserError(`--volume ${options.volume}: no such volume (this source has: ${known})`, ExitCode.usage);
     }
   }
-  return { layout, volumes: volumes.map((v) => analyseVolume(disk, v, options.validate)) };
+  return { layout, volumes: volumes.map((v) => analyseVolume(disk, v, options.plan)) };
 }
 
-function analyseVolume(disk: Reader, volume: Volume, validate?: Validator): VolumeAnalysis {
+function analyseVolume(disk: Reader, volume: Volume, planOptions?: PlanOptions): VolumeAnalysis {
   const { driver, ambiguous } = detectFileSystem(volume.reader);
   if (ambiguous) return { volume, problem: `several file systems claim this volume (${ambiguous.join(', ')})`, diagnostics: [] };
   if (!driver) return { volume, problem: 'no FAT or exFAT file system found', diagnostics: [] };
   const fs = driver.open(volume.reader);
-  const plan = planVolume(disk, volume, fs, validate);
+  const plan = planVolume(disk, volume, fs, planOptions);
   return { volume, fs, plan, diagnostics: fs.diagnostics };
 }

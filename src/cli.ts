@@ -13,6 +13,20 @@ function volumeNumber(value: string): number {
   return n;
 }
 
+function typeList(value: string): string[] {
+  return value.split(',').map((t) => t.trim()).filter(Boolean);
+}
+
+/** Options shared by list and recover: what to look for and how. */
+function withScanOptions(cmd: Command): Command {
+  return cmd
+    .option('--volume <n>', 'only this volume (0 = card without partition table)', volumeNumber)
+    .option('--types <list>', 'carve only these types, e.g. jpg,cr3,nef,mov,mp4', typeList)
+    .option('--no-carve', 'only what the file system metadata describes')
+    .option('--carve-only', 'ignore file system metadata; find files by their content alone')
+    .option('--keep-partial', 'also write files that fail their format check, marked damaged');
+}
+
 /** Open the source, run the command, always close; user errors become one line and an exit code. */
 function withSource(sourcePath: string, run: (source: ByteSource) => number): void {
   const source = ByteSource.open(sourcePath);
@@ -29,7 +43,9 @@ export function buildProgram(): Command {
     .name('cardrescue')
     .description('Recover photos and videos from memory cards and card images. Never writes to the source.')
     .version(toolVersion())
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Before the subcommands are added, so they inherit it: usage errors get our exit code.
+    .exitOverride();
 
   program
     .command('info')
@@ -40,21 +56,23 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExamples:\n  cardrescue info card.img\n  sudo cardrescue info /dev/sdb')
     .action((src: string, opts) => withSource(src, (s) => infoCommand(s, opts)));
 
-  program
-    .command('list')
-    .description('list every file the metadata knows, live and deleted, without writing anything')
-    .argument('<source>', 'card image file or block device')
-    .option('--volume <n>', 'only this volume', volumeNumber)
+  withScanOptions(
+    program
+      .command('list')
+      .description('list every recoverable file (metadata and carved candidates) without writing anything')
+      .argument('<source>', 'card image file or block device'),
+  )
     .option('--json', 'machine-readable output on stdout')
     .addHelpText('after', '\nExamples:\n  cardrescue list card.img\n  cardrescue list --json /dev/sdb1 > files.json')
     .action((src: string, opts) => withSource(src, (s) => listCommand(s, opts)));
 
-  program
-    .command('recover')
-    .description('write every recoverable file under --out, with report.json')
-    .argument('<source>', 'card image file or block device')
-    .requiredOption('-o, --out <dir>', 'output folder (must not be on the card itself)')
-    .option('--volume <n>', 'only this volume', volumeNumber)
+  withScanOptions(
+    program
+      .command('recover')
+      .description('write every recoverable file under --out, with report.json')
+      .argument('<source>', 'card image file or block device')
+      .requiredOption('-o, --out <dir>', 'output folder (must not be on the card itself)'),
+  )
     .option('--json', 'print report.json on stdout instead of the summary')
     .option('-q, --quiet', 'print nothing on success')
     .addHelpText('after', '\nExamples:\n  cardrescue recover card.img --out ~/rescued\n  sudo cardrescue recover /dev/sdb --out /media/backup/rescued')
@@ -64,7 +82,6 @@ export function buildProgram(): Command {
 
 export function main(argv: string[]): void {
   const program = buildProgram();
-  program.exitOverride();
   try {
     program.parse(argv);
   } catch (err) {

@@ -1,10 +1,10 @@
 import type { Reader } from './reader.js';
 import type { FsDriver } from '../parsers/types.js';
 import { fatDriver } from '../parsers/fat/index.js';
-// import { exfatDriver } from '../parsers/exfat/index.js';
+import { exfatDriver } from '../parsers/exfat/index.js';
 
 /** File-system openers, tried in turn. Two that both claim a volume is an error, not a guess. */
-export const fsDrivers: FsDriver[] = [fatDriver];
+export const fsDrivers: FsDriver[] = [exfatDriver, fatDriver];
 
 export function detectFileSystem(volume: Reader): { driver?: FsDriver; ambiguous?: string[] } {
   const matches = fsDrivers.filter((d) => {

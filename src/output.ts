@@ -122,11 +122,45 @@ export function checkOutputDir(outDir: string, source: { path: string; kind: str
     throw new UserError(`--out ${outDir} is on the device being recovered (${source.path}); write to another disk`, ExitCode.usage);
   }
   // The output may sit on a partition of the source disk, or the source be a partition of the output's disk.
-  const outSys = sysfsBlockPath(major(outDev), minor(outDev));
   const srcSys = sysfsBlockPath(major(source.device.rdev), minor(source.device.rdev));
-  if (outSys && srcSys && (outSys.startsWith(srcSys + '/') || srcSys.startsWith(outSys + '/'))) {
+  const sameDisk = (sys: string | null) => !!sys && !!srcSys && (sys === srcSys || sys.startsWith(srcSys + '/') || srcSys.startsWith(sys + '/'));
+  if (sameDisk(sysfsBlockPath(major(outDev), minor(outDev)))) {
     throw new UserError(`--out ${outDir} is on the same disk as ${source.path}; write to another disk`, ExitCode.usage);
   }
+  // FUSE mounts (exfat-fuse) get a device number of their own: ask the mount table what is mounted there.
+  const mountedFrom = mountSourceOf(anchor);
+  if (mountedFrom && mountedFrom.startsWith('/dev/')) {
+    try {
+      const st2 = fs.statSync(mountedFrom);
+      if (st2.isBlockDevice() && sameDisk(sysfsBlockPath(major(st2.rdev), minor(st2.rdev)))) {
+        throw new UserError(`--out ${outDir} is on ${mountedFrom}, part of the device being recovered; write to another disk`, ExitCode.usage);
+      }
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+    }
+  }
+}
+
+/** The device the file system holding `p` was mounted from, per /proc/self/mountinfo. */
+function mountSourceOf(p: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const real = fs.realpathSync(p);
+  let best: { point: string; source: string } | undefined;
+  for (const line of text.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!right) continue;
+    const point = left.split(' ')[4]?.replace(/\\040/g, ' ');
+    const source = right.split(' ')[1];
+    if (!point || !source) continue;
+    const inside = real === point || real.startsWith(point.endsWith('/') ? point : point + '/');
+    if (inside && (!best || point.length > best.point.length)) best = { point, source };
+  }
+  return best?.source;
 }
 
 export function prepareOutputDir(outDir: string): void {

@@ -19,7 +19,20 @@ export interface VolumePlan {
   files: RecoveredFile[];
   skipped: SkippedEntry[];
   owned: OwnershipMap;
+  /** Deleted entries whose guessed clusters failed their format check: carving may find them and borrow their names. */
+  unplaced: FsEntry[];
 }
+
+export interface PlanOptions {
+  validate?: Validator;
+  /** Write deleted files that fail their format check anyway, marked damaged. */
+  keepPartial?: boolean;
+  /** Sweep free clusters for folders a format left behind (default on). */
+  orphans?: boolean;
+}
+
+/** Where folders whose parent is lost are hung, under the orphaned/ output folder. */
+export const LOST_FOLDERS = '_lost_folders';
 
 /** Byte runs on the source behind cluster extents, cut to the file size. */
 export function extentsToRuns(fs: FileSystem, volumeOffset: number, extents: readonly ClusterExtent[], size: number): ByteRun[] {
@@ -47,10 +60,14 @@ function runsLength(runs: readonly ByteRun[]): number {
  * deleted entries then claim the clusters of their best guess, checked by their format
  * when a walker knows it.
  */
-export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, validate?: Validator): VolumePlan {
+export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options: PlanOptions = {}): VolumePlan {
+  const { validate } = options;
   const owned = new OwnershipMap(fs.geometry.clusterCount + 2);
   const files: RecoveredFile[] = [];
   const skipped: SkippedEntry[] = [];
+  const unplaced: FsEntry[] = [];
+  // Folders' own clusters hold directory entries, not file data: out of the carving pool.
+  for (const d of fs.entries) if (d.isDirectory && !d.deleted) owned.claimExtents(d.extents);
   const plain = fs.entries.filter((e) => !e.isDirectory);
 
   for (const e of plain.filter((x) => !x.deleted)) {
@@ -64,19 +81,24 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, validat
     files.push(file);
   }
 
-  for (const e of plain.filter((x) => x.deleted)) {
+  const placeLost = (e: FsEntry, provenance: 'deleted' | 'orphan') => {
     const original = originalPathOf(e.folder, e.name);
     if (e.overwritten) {
-      skipped.push({ volume: volume.index, provenance: 'deleted', originalPath: original, size: e.size, reason: 'overwritten: its first cluster belongs to another file now' });
-      continue;
+      skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'overwritten: its first cluster belongs to another file now' });
+      return;
     }
     const choice = chooseDeletedRun(disk, volume, fs, e, owned, validate);
     if (!choice) {
-      skipped.push({ volume: volume.index, provenance: 'deleted', originalPath: original, size: e.size, reason: 'its clusters are already recovered as another file' });
-      continue;
+      skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'its clusters are already recovered as another file' });
+      return;
+    }
+    if (choice.check && !choice.check.ok && !options.keepPartial) {
+      skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: `content check failed on the contiguous guess (${choice.check.reason}); clusters returned to the carving pool` });
+      unplaced.push(e);
+      return;
     }
     owned.claimExtents(choice.extents);
-    const file = baseRecord(volume, e, 'deleted', choice.runs);
+    const file = baseRecord(volume, e, provenance, choice.runs);
     if (e.firstCluster !== choice.first) file.notes.push(`start cluster ${choice.first} chosen among the candidates`);
     applyCheck(file, choice.check);
     if (runsLength(choice.runs) < e.size) {
@@ -84,8 +106,15 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, validat
       file.notes.push(`only ${runsLength(choice.runs)} of ${e.size} bytes could be placed`);
     }
     files.push(file);
+  };
+
+  // Validated guesses first: a file that proves itself keeps its clusters from an unverifiable one.
+  for (const e of plain.filter((x) => x.deleted)) placeLost(e, 'deleted');
+  if (options.orphans !== false && fs.findOrphans) {
+    const orphans = fs.findOrphans((c) => !owned.isOwned(c) && !fs.isAllocated(c), LOST_FOLDERS);
+    for (const e of orphans) placeLost(e, 'orphan');
   }
-  return { volume, fs, files, skipped, owned };
+  return { volume, fs, files, skipped, owned, unplaced };
 }
 
 interface RunChoice {
@@ -147,5 +176,8 @@ function applyCheck(file: RecoveredFile, result: ContentCheck | null): void {
   file.format = result.format;
   file.camera = result.camera;
   if (result.ok) file.status = 'ok';
-  else file.notes.push(`content check failed: ${result.reason}`);
+  else {
+    file.status = 'damaged';
+    file.notes.push(`content check failed: ${result.reason}`);
+  }
 }

@@ -1,9 +1,30 @@
-import type { Validator } from './plan.js';
+import type { Reader } from './reader.js';
+import type { Carver } from '../carvers/types.js';
+import { carvers as allCarvers } from '../carvers/registry.js';
+import type { ContentCheck, Validator } from './plan.js';
 
 /**
- * The content check the planner applies to files from metadata. Until the carvers are
- * wired in, nothing is known about content and every guess stays 'unverified'.
+ * A file from metadata proves it is whole the same way a carved one does: its format's
+ * walker must reach exactly the size the directory entry gives. Files no walker knows
+ * (text, unknown formats) get no verdict.
  */
-export function contentValidator(): Validator | undefined {
-  return undefined;
+export function contentValidator(carvers: Carver[] = allCarvers): Validator {
+  return (file: Reader, expectedSize: number): ContentCheck | null => {
+    const head = file.read(0, 64);
+    for (const carver of carvers) {
+      if (!carver.firstBytes.includes(head[0]) || !carver.detect(head)) continue;
+      let result;
+      try {
+        result = carver.walk(file, 0, { maxLength: expectedSize, expectedSize });
+      } catch (err) {
+        return { ok: false, by: carver.id, reason: `walker error: ${(err as Error).message}` };
+      }
+      if (!result.ok) return { ok: false, by: carver.id, reason: result.reason, validUpTo: result.validUpTo };
+      if (result.length !== expectedSize) {
+        return { ok: false, by: carver.id, format: result.format, reason: `structure ends at ${result.length} bytes, the entry says ${expectedSize}`, validUpTo: result.length };
+      }
+      return { ok: true, by: carver.id, format: result.format, camera: result.meta?.camera };
+    }
+    return null;
+  };
 }

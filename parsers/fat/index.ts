@@ -5,6 +5,7 @@ import { clustersIn, contiguousGuess, pushCluster } from '../clusters.js';
 import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
 import { FatTable } from './table.js';
 import { displayName, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
+import { directoryStart, orphanPaths, type OrphanDirectory } from './orphans.js';
 
 const SECTOR = 512;
 const MAX_DEPTH = 64;
@@ -75,6 +76,8 @@ class FatVolume implements FileSystem {
   /** Clusters already reached by some chain: a second claim is a cross-link. */
   private readonly claimed: Uint8Array;
   private readonly visitedDirs = new Set<number>();
+  /** Live folders by first cluster, so an orphaned folder's '..' can lead back into the live tree. */
+  private readonly liveDirPaths = new Map<number, string[]>();
 
   constructor(
     private readonly volume: Reader,
@@ -308,6 +311,7 @@ class FatVolume implements FileSystem {
     }
     this.visitedDirs.add(first);
     if (!entry.deleted) {
+      this.liveDirPaths.set(first, folder);
       const { bytes, extents } = this.readChainBytes(first, MAX_DIR_BYTES, `/${folder.join('/')}`);
       entry.extents = extents;
       this.walkDirectory(bytes, folder, false, depth + 1);
@@ -326,6 +330,47 @@ class FatVolume implements FileSystem {
     entry.extents = [{ first, count: 1 }];
     entry.basis = 'contiguous-guess';
     this.walkDirectory(this.readDeletedDirectory(first, bytes), folder, true, depth + 1);
+  }
+
+  /**
+   * Sweep clusters the caller offers (free and unowned) for folders a format left behind,
+   * and list the files in them with paths rebuilt through their '..' entries.
+   */
+  findOrphans(isCandidate: (cluster: number) => boolean, lostRoot: string): FsEntry[] {
+    const fat32 = this.layout.type === 'FAT32';
+    const dirs: OrphanDirectory[] = [];
+    let moved = 0;
+    for (let c = 2; c <= this.maxCluster; c++) {
+      if (!isCandidate(c) || this.visitedDirs.has(c)) continue;
+      const head = this.volume.read(this.clusterOffset(c), 64);
+      const dots = directoryStart(head, fat32);
+      if (!dots) continue;
+      if (dots.self !== (fat32 ? c : c & 0xffff)) {
+        moved++;
+        continue;
+      }
+      const bytes = this.readDeletedDirectory(c, this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
+      dirs.push({ cluster: c, dots, entries: parseDirectory(bytes, fat32).entries });
+    }
+    if (moved) this.diag.warn('fat.orphan-geometry', `${moved} old folder cluster(s) do not sit where their '.' entry says: the card was formatted with another geometry`);
+    const paths = orphanPaths(dirs, lostRoot, (c) => this.liveDirPaths.get(c));
+    const out: FsEntry[] = [];
+    for (const d of dirs) {
+      const where = paths.get(d.dots.self);
+      if (!where) continue;
+      const siblings = d.entries.filter((e) => !e.isDot).map((e) => e.shortName);
+      for (const e of d.entries) {
+        if (e.isDot || isDirectory(e)) continue;
+        const entry = this.toEntry(e, where.path, true, siblings);
+        if (!entry) continue;
+        entry.orphan = true;
+        entry.deleted = e.deleted;
+        if (e.deleted) entry.notes.push('was already deleted before the folder was lost');
+        if (where.guessed) entry.notes.push(`folder path partly guessed: /${where.path.join('/')}`);
+        out.push(entry);
+      }
+    }
+    return out;
   }
 
   private readDeletedDirectory(first: number, firstBytes: Buffer): Buffer {

@@ -2,17 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import chalk from 'chalk';
 import type { ByteSource } from '../source/source.js';
-import { analyse } from '../analyse.js';
+import { runPipeline, type PipelineOptions } from '../pipeline.js';
 import { buildReport, type Report } from '../report.js';
 import { checkOutputDir, prepareOutputDir, relativeOutputPath, writeRecovered } from '../output.js';
 import { formatBytes } from '../format.js';
 import { ExitCode } from '../errors.js';
 import type { RecoveredFile } from '../record.js';
-import { contentValidator } from '../validate.js';
 
-export interface RecoverOptions {
+export interface RecoverOptions extends PipelineOptions {
   out: string;
-  volume?: number;
   json?: boolean;
   quiet?: boolean;
 }
@@ -20,11 +18,8 @@ export interface RecoverOptions {
 export function recoverCommand(source: ByteSource, opts: RecoverOptions): number {
   const started = new Date();
   checkOutputDir(opts.out, source);
-  const analysis = analyse(source, { volume: opts.volume, validate: contentValidator() });
   prepareOutputDir(opts.out);
-
-  const files = analysis.volumes.flatMap((v) => v.plan?.files ?? []);
-  const skipped = analysis.volumes.flatMap((v) => v.plan?.skipped ?? []);
+  const { analysis, files, skipped } = runPipeline(source, opts);
   const multiVolume = analysis.volumes.filter((v) => v.fs).length > 1;
   // Source order keeps reads sequential on a real card.
   const order = [...files].sort((a, b) => (a.runs[0]?.offset ?? 0) - (b.runs[0]?.offset ?? 0));

@@ -1,0 +1,83 @@
+// Score a tool's output directory against the originals, by content only (names are ignored).
+//   byte-exact:       sha256 equals an original's
+//   trailing garbage: longer than an original and starts with all of it
+//   truncated:        shorter than an original (and >= 4 KiB) and is a prefix of it
+//   duplicate:        another output for an original already counted (e.g. exact twice)
+//   junk:             matches no original (including carved embedded thumbnails/previews)
+// Each original counts once, in its best class (exact > trailing garbage > truncated).
+import fs from 'node:fs';
+import path from 'node:path';
+import { sha256, walk } from './util.mjs';
+
+const PREFIX = 64; // originals are looked up by their first bytes
+const MIN_TRUNCATED = 4096;
+const RANK = { exact: 3, trailing: 2, truncated: 1 };
+
+export function makeOriginalIndex(files) {
+  const bySha = new Map();
+  const byPrefix = new Map();
+  files.forEach((f, i) => {
+    if (!bySha.has(f.sha256)) bySha.set(f.sha256, i);
+    const data = fs.readFileSync(f.src);
+    const key = data.subarray(0, PREFIX).toString('latin1');
+    if (!byPrefix.has(key)) byPrefix.set(key, []);
+    byPrefix.get(key).push(i);
+  });
+  return { files, bySha, byPrefix };
+}
+
+function classify(buf, idx) {
+  const sha = sha256(buf);
+  if (idx.bySha.has(sha)) return { kind: 'exact', orig: idx.bySha.get(sha) };
+  if (buf.length < PREFIX) return null;
+  for (const i of idx.byPrefix.get(buf.subarray(0, PREFIX).toString('latin1')) ?? []) {
+    const f = idx.files[i];
+    if (buf.length > f.size) {
+      const data = fs.readFileSync(f.src);
+      if (data.compare(buf, 0, f.size) === 0) return { kind: 'trailing', orig: i };
+    } else if (buf.length < f.size && buf.length >= MIN_TRUNCATED) {
+      const data = fs.readFileSync(f.src);
+      if (buf.compare(data, 0, buf.length) === 0) return { kind: 'truncated', orig: i };
+    }
+  }
+  return null;
+}
+
+/** Returns { outputs, exact, trailing, truncated, duplicate, junk, perOriginal: [kind|null], junkByExt, junkFiles (first 50) } */
+export function scoreOutput(outDir, idx, ignore) {
+  const best = idx.files.map(() => null); // best class per original
+  const hits = idx.files.map(() => 0);
+  let outputs = 0;
+  let junk = 0;
+  const junkFiles = [];
+  const junkByExt = {};
+  for (const p of walk(outDir)) {
+    const rel = path.relative(outDir, p);
+    if (ignore(rel)) continue;
+    outputs++;
+    const c = classify(fs.readFileSync(p), idx);
+    if (!c) {
+      junk++;
+      const ext = path.extname(rel).toLowerCase() || '(none)';
+      junkByExt[ext] = (junkByExt[ext] ?? 0) + 1;
+      if (junkFiles.length < 50) junkFiles.push(rel);
+      continue;
+    }
+    hits[c.orig]++;
+    if (!best[c.orig] || RANK[c.kind] > RANK[best[c.orig]]) best[c.orig] = c.kind;
+  }
+  const count = (k) => best.filter((b) => b === k).length;
+  const matched = hits.reduce((a, b) => a + b, 0);
+  const distinct = best.filter(Boolean).length;
+  return {
+    outputs,
+    exact: count('exact'),
+    trailing: count('trailing'),
+    truncated: count('truncated'),
+    duplicate: matched - distinct,
+    junk,
+    perOriginal: best,
+    junkByExt,
+    junkFiles,
+  };
+}

@@ -1,0 +1,30 @@
+import type { Carver } from './types.js';
+import { jpegCarver } from './jpeg.js';
+import { tiffCarver } from './tiff.js';
+import { bmffCarver } from './bmff.js';
+import { riffCarver } from './riff.js';
+
+/**
+ * Every carver, in the order they are tried when several accept the same header.
+ * Adding a format: one module exporting a Carver, plus one line here.
+ */
+export const carvers: Carver[] = [jpegCarver, tiffCarver, bmffCarver, riffCarver];
+
+/** 256 buckets: the carvers whose files can start with each byte value. */
+export function buildSignatureTable(list: readonly Carver[]): Carver[][] {
+  const table: Carver[][] = Array.from({ length: 256 }, () => []);
+  for (const c of list) for (const b of new Set(c.firstBytes)) if (b >= 0 && b <= 255) table[b].push(c);
+  return table;
+}
+
+/** The carver a --types name selects (jpg, cr3, mov, nef, ...), or undefined. */
+export function carverForType(name: string, list: readonly Carver[] = carvers): Carver | undefined {
+  const n = name.trim().toLowerCase();
+  return list.find((c) => c.types.includes(n));
+}
+
+/** The carvers in `table` whose detect() accepts the bytes at a candidate start. */
+export function detectAt(head: Buffer, table: readonly (readonly Carver[])[]): Carver[] {
+  if (head.length === 0) return [];
+  return (table[head[0]] ?? []).filter((c) => c.detect(head));
+}

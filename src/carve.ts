@@ -1,0 +1,158 @@
+import type { Reader, ByteRun } from './reader.js';
+import { RunsReader } from './reader.js';
+import type { Carver, WalkResult } from '../carvers/types.js';
+import { buildSignatureTable } from '../carvers/registry.js';
+import type { RecoveredFile } from './record.js';
+
+/** How far one read of the scan reaches: large reads keep a card's reader busy. */
+const SCAN_CHUNK = 8 * 1024 * 1024;
+const HEAD = 64;
+
+/**
+ * Bytes to scan for file starts: runs on the source (the clusters nobody owns, or the
+ * space outside every volume), presented as one stream. Walking a file over this
+ * stream rather than over the raw disk skips clusters other files own, which is what
+ * reassembles a file that was only split by another.
+ */
+export interface CarveRegion {
+  volume: number;
+  runs: ByteRun[];
+  /** File starts can only be at these steps: the cluster size, or 512 without a file system. */
+  granularity: number;
+  /** Absolute offset that starts are aligned to (the data area start, or an inferred base). */
+  alignBase: number;
+}
+
+export interface CarveOptions {
+  carvers: Carver[];
+  /** Write candidates that fail their walk, marked damaged, when the walk said how far they are valid. */
+  keepPartial?: boolean;
+  onProgress?: (bytesDone: number, filesFound: number) => void;
+}
+
+export interface CarveOutcome {
+  files: RecoveredFile[];
+  /** Candidates whose headers matched but whose structure did not hold. */
+  rejected: { offset: number; carver: string; reason: string }[];
+  bytesScanned: number;
+}
+
+/** Map a span of the region's stream back to runs on the source. */
+export function streamSpanToRuns(runs: readonly ByteRun[], starts: readonly number[], from: number, length: number): ByteRun[] {
+  const out: ByteRun[] = [];
+  let i = 0;
+  while (i + 1 < starts.length && starts[i + 1] <= from) i++;
+  let pos = from;
+  const end = from + length;
+  for (; pos < end && i < runs.length; i++) {
+    const within = pos - starts[i];
+    const take = Math.min(runs[i].length - within, end - pos);
+    const offset = runs[i].offset + within;
+    const last = out[out.length - 1];
+    if (last && last.offset + last.length === offset) last.length += take;
+    else out.push({ offset, length: take });
+    pos += take;
+  }
+  return out;
+}
+
+export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOptions): CarveOutcome {
+  const table = buildSignatureTable(options.carvers);
+  const stream = new RunsReader(disk, region.runs);
+  const starts: number[] = [];
+  let total = 0;
+  for (const r of region.runs) {
+    starts.push(total);
+    total += r.length;
+  }
+  const files: RecoveredFile[] = [];
+  const rejected: CarveOutcome['rejected'] = [];
+  const g = region.granularity;
+  /** Stream offset where the next possible start lies (after the last carved file). */
+  let resumeAt = 0;
+  let firstRun = 0;
+
+  for (let chunkStart = 0; chunkStart < total; chunkStart += SCAN_CHUNK) {
+    const chunk = stream.read(chunkStart, Math.min(SCAN_CHUNK + HEAD, total - chunkStart));
+    const chunkEnd = Math.min(chunkStart + SCAN_CHUNK, total);
+    while (firstRun < region.runs.length && starts[firstRun] + region.runs[firstRun].length <= chunkStart) firstRun++;
+    for (let runIdx = firstRun; runIdx < region.runs.length && starts[runIdx] < chunkEnd; runIdx++) {
+      const runStart = starts[runIdx];
+      const runEnd = runStart + region.runs[runIdx].length;
+      // First aligned position inside this run that falls in this chunk.
+      const abs0 = region.runs[runIdx].offset;
+      const skew = (((region.alignBase - abs0) % g) + g) % g;
+      let v = runStart + skew;
+      if (v < chunkStart) v += Math.ceil((chunkStart - v) / g) * g;
+      for (; v < Math.min(runEnd, chunkEnd); v += g) {
+        if (v < resumeAt) continue;
+        const at = v - chunkStart;
+        const bucket = table[chunk[at]];
+        if (!bucket || bucket.length === 0) continue;
+        const head = chunk.subarray(at, at + HEAD);
+        for (const carver of bucket) {
+          if (!carver.detect(head)) continue;
+          const result = safeWalk(carver, stream, v, total - v);
+          if (result.ok) {
+            const runs = streamSpanToRuns(region.runs, starts, v, result.length);
+            files.push(carvedRecord(region.volume, runs, result));
+            resumeAt = v + result.length;
+            break;
+          }
+          rejected.push({ offset: abs0 + (v - runStart), carver: carver.id, reason: result.reason });
+          if (options.keepPartial && result.validUpTo && result.validUpTo > 0) {
+            const runs = streamSpanToRuns(region.runs, starts, v, result.validUpTo);
+            const file = carvedRecord(region.volume, runs, { ok: true, length: result.validUpTo, format: carver.id, ext: carver.types[0] });
+            file.status = 'damaged';
+            file.validation = { ok: false, by: carver.id, reason: result.reason, validUpTo: result.validUpTo };
+            file.notes.push(`partial: ${result.reason}`);
+            files.push(file);
+            resumeAt = v + result.validUpTo;
+            break;
+          }
+        }
+      }
+    }
+    options.onProgress?.(chunkEnd, files.length);
+  }
+  return { files, rejected, bytesScanned: total };
+}
+
+function safeWalk(carver: Carver, stream: Reader, start: number, maxLength: number): WalkResult {
+  try {
+    return carver.walk(stream, start, { maxLength });
+  } catch (err) {
+    return { ok: false, reason: `walker error: ${(err as Error).message}` };
+  }
+}
+
+function carvedRecord(volume: number, runs: ByteRun[], result: Extract<WalkResult, { ok: true }>): RecoveredFile {
+  const offset = runs[0]?.offset ?? 0;
+  const notes = [...(result.notes ?? [])];
+  if (result.trailer) notes.push(`${result.trailer.length} bytes after the end may belong to the file (${result.trailer.kind})`);
+  if (result.meta?.date) notes.push(`date in the file: ${result.meta.date}`);
+  const mtime = result.meta?.date ? parseExifDate(result.meta.date) : undefined;
+  return {
+    volume,
+    provenance: 'carved',
+    name: `f${offset}.${result.ext}`,
+    folder: [result.format],
+    runs,
+    size: result.length,
+    format: result.format,
+    camera: result.meta?.camera,
+    mtime,
+    basis: runs.length > 1 ? 'reassembled' : 'structure',
+    status: 'ok',
+    validation: { ok: true, by: result.format },
+    notes: runs.length > 1 ? [...notes, 'reassembled by skipping clusters owned by other files (exclusion)'] : notes,
+  };
+}
+
+/** '2024:05:01 10:20:30' (EXIF) or ISO text → a local Date, when it makes sense. */
+export function parseExifDate(text: string): Date | undefined {
+  const m = /^(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})/.exec(text);
+  if (!m) return undefined;
+  const d = new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
+  return Number.isNaN(d.getTime()) || +m[1] < 1990 ? undefined : d;
+}

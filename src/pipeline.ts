@@ -1,0 +1,99 @@
+import type { Reader } from './reader.js';
+import type { Carver } from '../carvers/types.js';
+import { carvers as allCarvers, carverForType } from '../carvers/registry.js';
+import { analyse, type Analysis } from './analyse.js';
+import { carveRegion, type CarveOutcome } from './carve.js';
+import { carveRegions } from './pool.js';
+import { OwnershipMap } from './ownership.js';
+import { contentValidator } from './validate.js';
+import { originalPathOf, type RecoveredFile, type SkippedEntry } from './record.js';
+import type { VolumePlan } from './plan.js';
+import { ExitCode, UserError } from './errors.js';
+
+export interface PipelineOptions {
+  volume?: number;
+  /** --types: carve only these (jpg, cr3, mov, ...). */
+  types?: string[];
+  carve?: boolean;
+  carveOnly?: boolean;
+  keepPartial?: boolean;
+  onProgress?: (event: { stage: 'carve'; bytesDone: number; bytesTotal: number; filesFound: number }) => void;
+}
+
+export interface PipelineResult {
+  analysis: Analysis;
+  files: RecoveredFile[];
+  skipped: SkippedEntry[];
+  carving: { bytesScanned: number; rejected: CarveOutcome['rejected'] };
+}
+
+export function selectCarvers(types?: string[]): Carver[] {
+  if (!types || types.length === 0) return allCarvers;
+  const chosen = new Set<Carver>();
+  for (const t of types) {
+    const c = carverForType(t.trim().toLowerCase());
+    if (!c) throw new UserError(`--types: unknown type '${t}' (known: ${allCarvers.flatMap((x) => x.types).join(', ')})`, ExitCode.usage);
+    chosen.add(c);
+  }
+  return [...chosen];
+}
+
+/** source → volumes → file systems → plan → carve the rest. Reads only; writes nothing. */
+export function runPipeline(disk: Reader, options: PipelineOptions = {}): PipelineResult {
+  const carvers = selectCarvers(options.types);
+  const analysis = analyse(disk, { volume: options.volume, plan: { validate: contentValidator(), keepPartial: options.keepPartial } });
+  if (options.carveOnly) for (const va of analysis.volumes) if (va.plan) forgetMetadata(va.plan);
+  const files = analysis.volumes.flatMap((v) => v.plan?.files ?? []);
+  const skipped = analysis.volumes.flatMap((v) => v.plan?.skipped ?? []);
+  const carving: PipelineResult['carving'] = { bytesScanned: 0, rejected: [] };
+  if (options.carve === false) return { analysis, files, skipped, carving };
+
+  // Space outside the volumes is only ours to scan when the whole card is.
+  const regions = carveRegions(disk, analysis, carvers, options.volume === undefined);
+  const bytesTotal = regions.reduce((n, r) => n + r.runs.reduce((m, x) => m + x.length, 0), 0);
+  let before = 0;
+  for (const region of regions) {
+    const outcome = carveRegion(disk, region, {
+      carvers,
+      keepPartial: options.keepPartial,
+      onProgress: (done, found) => options.onProgress?.({ stage: 'carve', bytesDone: before + done, bytesTotal, filesFound: files.length + found }),
+    });
+    before += outcome.bytesScanned;
+    carving.bytesScanned += outcome.bytesScanned;
+    carving.rejected.push(...outcome.rejected);
+    const plan = analysis.volumes.find((v) => v.volume.index === region.volume)?.plan;
+    if (plan) for (const f of outcome.files) borrowName(f, plan);
+    files.push(...outcome.files);
+  }
+  return { analysis, files, skipped: skipped.filter((s) => !files.some((f) => f.originalPath === s.originalPath && f.volume === s.volume)), carving };
+}
+
+function forgetMetadata(plan: VolumePlan): void {
+  plan.files = [];
+  plan.skipped = [];
+  plan.unplaced = [];
+  plan.owned = new OwnershipMap(plan.fs.geometry.clusterCount + 2);
+}
+
+/**
+ * A carved file that starts where a lost directory entry said its file started, and is
+ * exactly as long, is that file: it takes the entry's name, folder and time.
+ */
+function borrowName(file: RecoveredFile, plan: VolumePlan): void {
+  const fs = plan.fs;
+  const first = file.runs[0];
+  if (!first) return;
+  const rel = first.offset - plan.volume.offset - fs.geometry.dataOffset;
+  if (rel < 0 || rel % fs.geometry.clusterSize !== 0) return;
+  const cluster = rel / fs.geometry.clusterSize + 2;
+  const i = plan.unplaced.findIndex((e) => e.size === file.size && (e.firstCluster === cluster || e.firstClusterCandidates?.includes(cluster)));
+  if (i < 0) return;
+  const e = plan.unplaced[i];
+  plan.unplaced.splice(i, 1);
+  file.name = e.name;
+  file.folder = e.folder;
+  file.originalPath = originalPathOf(e.folder, e.name);
+  file.mtime = e.mtime ?? file.mtime;
+  file.ctime = e.ctime;
+  file.notes.push(`matches the deleted entry ${file.originalPath} (same first cluster and size): name and time taken from it`);
+}

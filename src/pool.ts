@@ -1,0 +1,87 @@
+import type { Reader, ByteRun } from './reader.js';
+import type { Carver } from '../carvers/types.js';
+import { buildSignatureTable } from '../carvers/registry.js';
+import type { Analysis } from './analyse.js';
+import type { CarveRegion } from './carve.js';
+
+const SECTOR = 512;
+/** How much of a region the geometry inference looks at: enough headers, bounded time. */
+const INFER_SPAN = 256 * 1024 * 1024;
+const INFER_MAX_HITS = 400;
+const INFER_MIN_HITS = 10;
+/** exFAT allows larger clusters, but cards use at most this; a coarser guess would only lose files. */
+const INFER_MAX_STEP = 256 * 1024;
+
+/**
+ * The carving pool: for each volume with a file system the clusters no recovered file owns;
+ * for a volume without one, the whole volume; and the space outside every volume.
+ */
+export function carveRegions(disk: Reader, analysis: Analysis, carvers: Carver[], includeGaps: boolean): CarveRegion[] {
+  const regions: CarveRegion[] = [];
+  for (const va of analysis.volumes) {
+    const { volume, fs, plan } = va;
+    if (fs && plan) {
+      const g = fs.geometry;
+      const runs: ByteRun[] = [];
+      const last = g.clusterCount + 1;
+      const heapEnd = Math.min(volume.length, g.dataOffset + g.clusterCount * g.clusterSize);
+      for (let c = 2; c <= last; c++) {
+        if (plan.owned.isOwned(c)) continue;
+        const offset = volume.offset + fs.clusterOffset(c);
+        const length = Math.min(g.clusterSize, volume.offset + heapEnd - offset);
+        if (length <= 0) break;
+        const prev = runs[runs.length - 1];
+        if (prev && prev.offset + prev.length === offset) prev.length += length;
+        else runs.push({ offset, length });
+      }
+      regions.push({ volume: volume.index, runs, granularity: g.clusterSize, alignBase: volume.offset + g.dataOffset });
+    } else {
+      const run = { offset: volume.offset, length: volume.length };
+      regions.push({ volume: volume.index, runs: [run], ...inferGeometry(disk, run, carvers) });
+    }
+  }
+  if (includeGaps) {
+    for (const gap of analysis.layout.gaps) regions.push({ volume: -1, runs: [gap], ...inferGeometry(disk, gap, carvers) });
+  }
+  return regions;
+}
+
+export interface InferredGeometry {
+  granularity: number;
+  alignBase: number;
+  /** How many file headers the inference saw, and how many agreed. */
+  evidence?: { headers: number; agreeing: number };
+}
+
+/**
+ * Without a file system, find the cluster size and data start the way a person would:
+ * file headers all fall on multiples of some power of two past some base. Falls back
+ * to 512-byte sectors when there is too little evidence.
+ */
+export function inferGeometry(disk: Reader, run: ByteRun, carvers: Carver[]): InferredGeometry {
+  const table = buildSignatureTable(carvers);
+  const hits: number[] = [];
+  const span = Math.min(run.length, INFER_SPAN);
+  const CHUNK = 4 * 1024 * 1024;
+  for (let pos = 0; pos < span && hits.length < INFER_MAX_HITS; pos += CHUNK) {
+    const buf = disk.read(run.offset + pos, Math.min(CHUNK + 64, span - pos + 64));
+    for (let at = 0; at < Math.min(CHUNK, buf.length); at += SECTOR) {
+      const bucket = table[buf[at]];
+      if (!bucket?.length) continue;
+      const head = buf.subarray(at, at + 64);
+      if (bucket.some((c) => c.detect(head))) hits.push(run.offset + pos + at);
+    }
+  }
+  const fallback: InferredGeometry = { granularity: SECTOR, alignBase: run.offset, evidence: { headers: hits.length, agreeing: hits.length } };
+  if (hits.length < INFER_MIN_HITS) return fallback;
+  // The largest step that at least 90% of the headers agree on.
+  for (let g = INFER_MAX_STEP; g > SECTOR; g >>= 1) {
+    const byResidue = new Map<number, number>();
+    for (const h of hits) byResidue.set(h % g, (byResidue.get(h % g) ?? 0) + 1);
+    const [residue, agreeing] = [...byResidue.entries()].sort((a, b) => b[1] - a[1])[0];
+    if (agreeing >= Math.max(INFER_MIN_HITS, Math.ceil(hits.length * 0.9))) {
+      return { granularity: g, alignBase: residue, evidence: { headers: hits.length, agreeing } };
+    }
+  }
+  return fallback;
+}

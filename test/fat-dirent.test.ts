@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { decodeFatTime, guessLeadFromSiblings, parseDirectory, shortNameChecksum } from '../parsers/fat/dirent.js';
+
+function shortEntry(name11: string, opts: { attr?: number; cluster?: number; size?: number; deleted?: boolean; nt?: number } = {}): Buffer {
+  const e = Buffer.alloc(32);
+  e.write(name11, 0, 'latin1');
+  if (opts.deleted) e[0] = 0xe5;
+  e[11] = opts.attr ?? 0x20;
+  e[12] = opts.nt ?? 0;
+  e.writeUInt16LE((opts.cluster ?? 0) >>> 16, 20);
+  e.writeUInt16LE((opts.cluster ?? 0) & 0xffff, 26);
+  e.writeUInt32LE(opts.size ?? 0, 28);
+  // 2024-05-01 10:20:30
+  e.writeUInt16LE(((2024 - 1980) << 9) | (5 << 5) | 1, 24);
+  e.writeUInt16LE((10 << 11) | (20 << 5) | 15, 22);
+  return e;
+}
+
+function lfnEntries(longName: string, name11: string, deleted = false): Buffer[] {
+  const sum = shortNameChecksum(Buffer.from(name11, 'latin1'));
+  const chars = [...longName].map((c) => c.charCodeAt(0));
+  chars.push(0);
+  while (chars.length % 13) chars.push(0xffff);
+  const count = chars.length / 13;
+  const out: Buffer[] = [];
+  for (let ord = count; ord >= 1; ord--) {
+    const e = Buffer.alloc(32);
+    e[0] = deleted ? 0xe5 : ord | (ord === count ? 0x40 : 0);
+    e[11] = 0x0f;
+    e[13] = sum;
+    const part = chars.slice((ord - 1) * 13, ord * 13);
+    const slots = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
+    part.forEach((ch, i) => e.writeUInt16LE(ch, slots[i]));
+    out.push(e);
+  }
+  return out;
+}
+
+describe('FAT directory entries', () => {
+  it('computes the LFN checksum of a short name', () => {
+    // Value given by the FAT specification's algorithm for "FILENAMEEXT"... checked by round trip below.
+    const a = shortNameChecksum(Buffer.from('IMG_0001JPG', 'latin1'));
+    const b = shortNameChecksum(Buffer.from('IMG_0002JPG', 'latin1'));
+    expect(a).not.toBe(b);
+    expect(a).toBeGreaterThanOrEqual(0);
+    expect(a).toBeLessThan(256);
+  });
+
+  it('joins long names whose checksum matches, and ignores ones that do not', () => {
+    const good = [...lfnEntries('Sunset over the bay.jpg', 'SUNSET~1JPG'), shortEntry('SUNSET~1JPG', { cluster: 5, size: 10 })];
+    const bad = [...lfnEntries('Wrong name.jpg', 'OTHER~1 JPG'), shortEntry('SUNSET~2JPG', { cluster: 6, size: 10 })];
+    const parsed = parseDirectory(Buffer.concat([...good, ...bad]), false);
+    expect(parsed.entries.map((e) => e.longName ?? e.shortName)).toEqual(['Sunset over the bay.jpg', 'SUNSET~2.JPG']);
+  });
+
+  it('applies the lower-case flags of 8.3 names', () => {
+    const parsed = parseDirectory(shortEntry('NOTES   TXT', { nt: 0x18 }), false);
+    expect(parsed.entries[0].shortName).toBe('notes.txt');
+  });
+
+  it('recovers the lost first letter of a deleted short name from its long name checksum', () => {
+    const entries = [...lfnEntries('Holiday photo.jpg', 'HOLIDA~1JPG', true), shortEntry('HOLIDA~1JPG', { deleted: true, cluster: 9, size: 100 })];
+    const parsed = parseDirectory(Buffer.concat(entries), false);
+    expect(parsed.entries[0].deleted).toBe(true);
+    expect(parsed.entries[0].shortName).toBe('HOLIDA~1.JPG');
+    expect(parsed.entries[0].longName).toBe('Holiday photo.jpg');
+  });
+
+  it('keeps the FAT32 high word of the first cluster', () => {
+    const parsed = parseDirectory(shortEntry('IMG_0001JPG', { cluster: 0x12345, size: 1 }), true);
+    expect(parsed.entries[0].firstCluster).toBe(0x12345);
+    expect(parseDirectory(shortEntry('IMG_0001JPG', { cluster: 0x12345, size: 1 }), false).entries[0].firstCluster).toBe(0x2345);
+  });
+
+  it('stops at the end-of-directory marker', () => {
+    const parsed = parseDirectory(Buffer.concat([shortEntry('A       TXT'), Buffer.alloc(32), shortEntry('B       TXT')]), false);
+    expect(parsed.ended).toBe(true);
+    expect(parsed.entries).toHaveLength(1);
+  });
+
+  it('decodes FAT times and rejects impossible ones', () => {
+    const d = decodeFatTime(((2024 - 1980) << 9) | (5 << 5) | 1, (10 << 11) | (20 << 5) | 15, 150);
+    expect(d?.toISOString()).toBe('2024-05-01T10:20:31.500Z');
+    expect(decodeFatTime(0, 0)).toBeUndefined();
+    expect(decodeFatTime(((2024 - 1980) << 9) | (13 << 5) | 1, 0)).toBeUndefined();
+  });
+
+  it('guesses the lost first letter from DCF sibling names only when unambiguous', () => {
+    expect(guessLeadFromSiblings('?MG_0003.JPG', ['IMG_0001.JPG', 'IMG_0002.JPG'])).toBe('I');
+    expect(guessLeadFromSiblings('?SC_0042.NEF', ['DSC_0041.NEF', 'DSC_0043.NEF'])).toBe('D');
+    expect(guessLeadFromSiblings('?MG_0003.JPG', ['IMG_0001.JPG', 'XMG_0002.JPG'])).toBeUndefined();
+    expect(guessLeadFromSiblings('?MG_0003.JPG', ['IMG_0001.CR3'])).toBeUndefined();
+  });
+});

@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const FIXTURES = path.join(ROOT, 'fixtures');
+export const SAMPLES = path.resolve(ROOT, '../shared/samples');
+export const CLI = path.join(ROOT, 'dist/src/cli.js');
+
+export interface ManifestFile {
+  path: string;
+  size: number;
+  sha256: string;
+  mtime: string;
+  state: 'live' | 'deleted' | 'orphan' | 'orphan-lost-folder' | 'carved' | 'overwritten';
+}
+
+export interface Manifest {
+  image: string;
+  fs: string;
+  table: 'mbr' | 'gpt' | 'none';
+  partitionOffset: number;
+  clusterSize?: number;
+  label?: string;
+  files: ManifestFile[];
+  directories?: string[];
+}
+
+let scratch: string | undefined;
+/** One temp folder per test worker, removed at exit. */
+export function tempDir(prefix = 'cardrescue-test-'): string {
+  scratch ??= fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return scratch;
+}
+process.on('exit', () => {
+  if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+});
+
+const unpacked = new Map<string, string>();
+/** The raw image of a committed fixture, decompressed once into the worker's temp folder. */
+export function fixtureImage(name: string): string {
+  const cached = unpacked.get(name);
+  if (cached) return cached;
+  const target = path.join(tempDir(), `${name}.img`);
+  fs.writeFileSync(target, zlib.gunzipSync(fs.readFileSync(path.join(FIXTURES, `${name}.img.gz`))));
+  unpacked.set(name, target);
+  return target;
+}
+
+export function manifest(name: string): Manifest {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, `${name}.manifest.json`), 'utf8')) as Manifest;
+}
+
+export function sha256(data: Buffer): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
+}
+
+export function sha256File(p: string): string {
+  return sha256(fs.readFileSync(p));
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC', NO_COLOR: '1', ...env } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function freshOut(label: string): string {
+  return fs.mkdtempSync(path.join(tempDir(), `${label}-`));
+}
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
