@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCorpus, moreShots, nameFiles, totalSize } from './lib/corpus.mjs';
-import { SCENARIOS } from './lib/images.mjs';
+import { SCENARIOS, releaseStale } from './lib/images.mjs';
 import { locateOriginals } from './lib/locate.mjs';
 import { makeTools } from './lib/tools.mjs';
 import { makeOriginalIndex, scoreOutput } from './lib/score.mjs';
@@ -68,7 +68,7 @@ function preflight(tools) {
 
 // ---- output formatting ----------------------------------------------------------------------
 const COLS = ['tool', 'outputs', 'intact originals', 'byte-exact', 'trailing garbage', 'truncated', 'duplicate', 'junk', 'wall time (s)'];
-const row = (sc, r) => [r.tool, r.outputs, sc.counts.intact, r.exact, r.trailing, r.truncated, r.duplicate, r.junk, r.seconds.toFixed(1)];
+const row = (sc, r) => [r.tool, r.outputs, sc.counts.intact, r.exact, r.trailing, r.truncated, r.duplicate, r.junk, r.seconds.toFixed(2)];
 
 function textTable(rows) {
   const all = [COLS, ...rows].map((r) => r.map(String));
@@ -82,7 +82,7 @@ function markdown(results) {
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const sc of results.scenarios) {
     for (const r of sc.tools) {
-      lines.push(`| ${sc.name} | ${sc.counts.total} (${sc.counts.intact}) | ${r.tool} | ${r.exact} | ${r.trailing} | ${r.truncated} | ${r.duplicate} | ${r.junk} | ${r.seconds.toFixed(1)} |`);
+      lines.push(`| ${sc.name} | ${sc.counts.total} (${sc.counts.intact}) | ${r.tool} | ${r.exact} | ${r.trailing} | ${r.truncated} | ${r.duplicate} | ${r.junk} | ${r.seconds.toFixed(2)} |`);
     }
   }
   return lines.join('\n');
@@ -119,6 +119,7 @@ const results = {
 for (const [i, def] of SCENARIOS.entries()) {
   if (onlyScenarios && !onlyScenarios.includes(def.name)) continue;
   const dir = path.join(workDir, def.name);
+  releaseStale(dir);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
 

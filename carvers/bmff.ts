@@ -51,6 +51,16 @@ export const TOP_LEVEL_BOXES = new Set([
  */
 const QT_FIRST_BOXES = new Set(['moov', 'mdat', 'wide', 'pnot']);
 
+/**
+ * Once the index and the media data are both there, only these may follow: trailing
+ * metadata and padding. A box that can start a file (ftyp, mdat, moov, wide, pnot) there
+ * belongs to the next file.
+ */
+const TRAILING_BOXES = new Set(['free', 'skip', 'udta', 'uuid', 'meta', 'sefd', 'junk', 'Xtra', 'mfra', 'meco', 'PICT']);
+
+/** A fragmented MP4 (moof seen) goes on with fragments after the first mdat. */
+const FRAGMENT_BOXES = new Set([...TRAILING_BOXES, 'moof', 'mdat', 'sidx', 'ssix', 'styp', 'emsg', 'prft']);
+
 /** Canon's CR3 metadata box inside moov. */
 const CANON_UUID = '85c0b687820f11e08111f4ce462b6a48';
 
@@ -134,6 +144,7 @@ export function walkBmff(reader: Reader, start: number, limits: WalkLimits, opti
 
   let sawIndex = false; // moov, or meta for HEIF
   let sawData = false; // mdat
+  let fragmented = false; // moof
   let pos = start;
   let endReason = '';
   for (;;) {
@@ -150,6 +161,10 @@ export function walkBmff(reader: Reader, start: number, limits: WalkLimits, opti
     const h = boxHeader(src, pos);
     if (!h || (h.toEnd && h.type !== 'mdat') || (boxes.length > 0 && h.type === 'ftyp')) {
       endReason = h?.type === 'ftyp' ? 'another file (ftyp) follows' : `no plausible box header at byte ${pos - start}`;
+      break;
+    }
+    if (complete && !(fragmented ? FRAGMENT_BOXES : TRAILING_BOXES).has(h.type)) {
+      endReason = `'${h.type}' after a complete file belongs to the next one`;
       break;
     }
     let size = h.size;
@@ -177,8 +192,9 @@ export function walkBmff(reader: Reader, start: number, limits: WalkLimits, opti
     // HEIF's index is a top-level meta; a file without ftyp is QuickTime and needs moov.
     if (h.type === 'moov' || (h.type === 'meta' && first.type === 'ftyp')) sawIndex = true;
     if (h.type === 'mdat') sawData = true;
+    if (h.type === 'moof') fragmented = true;
     pos += size;
-    if (h.type === lastChunk && afterIndex && sawData) {
+    if (h.type === lastChunk && afterIndex && sawData && !fragmented) {
       endReason = `'${lastChunk}' after the index ends the file`;
       break;
     }

@@ -215,13 +215,14 @@ function walk(reader: Reader, start: number, limits: WalkLimits): WalkResult {
     });
   }
 
-  // Whole JPEGs written right after the last image without an index (Samsung, HTC, MPO
-  // makers that skip MPF). Adjacent means same file: the next file would start on a
-  // cluster boundary with slack before it.
+  // Bare JPEGs (no APPn segment) written right after the last image without an index:
+  // Samsung's second image, for one. Adjacent, smaller and without the EXIF/JFIF header
+  // every DCF camera file starts with, it is part of this file and not the next one.
   for (let k = 0; k < MAX_APPENDED_JPEGS; k++) {
-    if (!detect(src.bytes(end, 6))) break;
+    const head = src.bytes(end, 6);
+    if (!detect(head) || (head[3] >= 0xe0 && head[3] <= 0xef)) break;
     const next = scanImage(src, end, limitEnd, false);
-    if (!next.ok) break;
+    if (!next.ok || next.end - end >= primary.end - start) break;
     notes.push(`a second JPEG (${next.end - end} bytes) follows the EOI directly: kept`);
     end = next.end;
   }

@@ -40,11 +40,15 @@ interface Pending {
   makerSub?: boolean;
 }
 
-/** A strip/tile/preview image: where its data is and whether it lies in bounds. */
+/** A strip/tile/preview image: how big its data is and whether it lies in bounds. */
 interface ImageData {
   ifdAt: number;
   bytes: number;
   inBounds: boolean;
+  /** Strips or tiles (image data proper), as opposed to a JPEGInterchangeFormat preview. */
+  primary: boolean;
+  /** Its IFD says raw sensor data (CFA / LinearRaw photometric, or a raw compression). */
+  raw: boolean;
 }
 
 /** Photometric values and compressions only raw sensor data uses. */
@@ -121,9 +125,13 @@ class TiffWalk {
     return undefined;
   }
 
-  /** The main image: the largest block of image data any IFD points at. */
+  /**
+   * The main image: the largest raw strips/tiles; else the largest strips/tiles; else the
+   * largest preview. A damaged preview reference must not stand in for it.
+   */
   mainImage(): ImageData | undefined {
-    return this.images.reduce<ImageData | undefined>((best, img) => (!best || img.bytes > best.bytes ? img : best), undefined);
+    const largest = (list: ImageData[]) => list.reduce<ImageData | undefined>((best, img) => (!best || img.bytes > best.bytes ? img : best), undefined);
+    return largest(this.images.filter((i) => i.primary && i.raw)) ?? largest(this.images.filter((i) => i.primary)) ?? largest(this.images);
   }
 
   private note(text: string): void {
@@ -165,6 +173,16 @@ class TiffWalk {
     return undefined;
   }
 
+  private isRawIfd(ifd: Ifd, le: boolean): boolean {
+    const num = (tag: number) => {
+      const e = findEntry(ifd, tag);
+      return e ? entryNumbers(this.src, e, le, 1)[0] : undefined;
+    };
+    const photometric = num(TAG.PhotometricInterpretation);
+    const compression = num(TAG.Compression);
+    return (photometric !== undefined && RAW_PHOTOMETRIC.has(photometric)) || (compression !== undefined && RAW_COMPRESSION.has(compression));
+  }
+
   /** Make, model, dates, and whether this looks like raw sensor data. */
   private readMainTags(ifd: Ifd, item: Pending): void {
     const text = (tag: number) => {
@@ -179,11 +197,7 @@ class TiffWalk {
       this.make ||= text(TAG.Make);
       this.model ||= text(TAG.Model);
       if (findEntry(ifd, TAG.DNGVersion)) this.dng = true;
-      const photometric = num(TAG.PhotometricInterpretation);
-      const compression = num(TAG.Compression);
-      if ((photometric !== undefined && RAW_PHOTOMETRIC.has(photometric)) || (compression !== undefined && RAW_COMPRESSION.has(compression))) {
-        this.raw = true;
-      }
+      if (this.isRawIfd(ifd, item.le)) this.raw = true;
       if (!this.date) this.date = exifDate(text(TAG.DateTime));
     }
     if (item.kind === 'exif') this.date = exifDate(text(TAG.DateTimeOriginal)) ?? this.date;
@@ -212,7 +226,10 @@ class TiffWalk {
         bytes += lens[i];
         if (!this.extend(item.base + offs[i], lens[i])) inBounds = false;
       }
-      if (item.kind !== 'maker') this.images.push({ ifdAt: ifd.at, bytes, inBounds });
+      if (item.kind !== 'maker') {
+        const primary = offTag !== TAG.JPEGInterchangeFormat && item.kind !== 'private';
+        this.images.push({ ifdAt: ifd.at, bytes, inBounds, primary, raw: this.isRawIfd(ifd, item.le) });
+      }
     }
   }
 
@@ -268,7 +285,7 @@ class TiffWalk {
   private makerNote(e: IfdEntry, item: Pending): void {
     if (e.inline || e.size < 14) return;
     const at = e.valueAt;
-    const head = this.src.bytes(at, 16);
+    const head = this.src.bytes(at, 24);
     const sig = head.toString('latin1');
     const depth = item.depth + 1;
     const push = (rel: number, base: number, le: boolean, vendor?: string) =>

@@ -8,7 +8,9 @@ const SECTOR = 512;
 /** How much of a region the geometry inference looks at: enough headers, bounded time. */
 const INFER_SPAN = 256 * 1024 * 1024;
 const INFER_MAX_HITS = 400;
-const INFER_MIN_HITS = 10;
+const INFER_MIN_HITS = 6;
+/** Below this many headers, every one must agree: a chance alignment of a few is too likely. */
+const INFER_STRICT_BELOW = 20;
 /** exFAT allows larger clusters, but cards use at most this; a coarser guess would only lose files. */
 const INFER_MAX_STEP = 256 * 1024;
 
@@ -79,7 +81,8 @@ export function inferGeometry(disk: Reader, run: ByteRun, carvers: Carver[]): In
     const byResidue = new Map<number, number>();
     for (const h of hits) byResidue.set(h % g, (byResidue.get(h % g) ?? 0) + 1);
     const [residue, agreeing] = [...byResidue.entries()].sort((a, b) => b[1] - a[1])[0];
-    if (agreeing >= Math.max(INFER_MIN_HITS, Math.ceil(hits.length * 0.9))) {
+    const needed = hits.length < INFER_STRICT_BELOW ? hits.length : Math.ceil(hits.length * 0.9);
+    if (agreeing >= needed) {
       return { granularity: g, alignBase: residue, evidence: { headers: hits.length, agreeing } };
     }
   }

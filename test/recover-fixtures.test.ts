@@ -50,7 +50,13 @@ describe.each(IMAGES)('%s', (name) => {
   it('recovers the deleted files byte-exact, named, under deleted/', () => {
     const deleted = m.files.filter((x) => x.state === 'deleted');
     for (const f of deleted) {
-      const hits = byOriginalPath(report, f.path);
+      // A deleted 8.3 name without a long name or camera-named siblings has lost its first letter for good.
+      const lostLead = f.path.replace(/(^|\/)([^/])([^/]*)$/, '$1_$3');
+      let hits = byOriginalPath(report, f.path);
+      if (hits.length === 0) {
+        hits = byOriginalPath(report, lostLead);
+        if (hits.length) expect(hits[0].notes.join(' ')).toMatch(/first letter of the deleted name is lost/);
+      }
       expect(hits, `${f.path} not found; files: ${report.files.map((x) => x.originalPath).join(', ')}`).toHaveLength(1);
       const hit = hits[0];
       expect(['deleted', 'carved']).toContain(hit.provenance);

@@ -186,6 +186,20 @@ export function fat32DeletedRefilled({ image, files, refill }) {
   return sc;
 }
 
+/** Undo what an interrupted earlier run may have left under `dir`: FUSE mounts and loop devices. */
+export function releaseStale(dir) {
+  if (!fs.existsSync(dir)) return;
+  const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]);
+  for (const m of mounts) if (m && m.startsWith(dir + '/')) run('umount', [m], { check: false });
+  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.img'))) {
+    const img = path.join(dir, f);
+    for (const line of run('losetup', ['-j', img], { check: false }).stdout.split('\n')) {
+      const dev = line.split(':')[0];
+      if (dev.startsWith('/dev/loop')) run('losetup', ['-d', dev], { check: false });
+    }
+  }
+}
+
 export const SCENARIOS = [
   { name: 'fat16-superfloppy-quickformat', build: fat16SuperfloppyQuickformat, size: { quick: 96 * MiB, full: 256 * MiB }, noBigCr3: true },
   { name: 'fat32-mbr-deleted', build: fat32MbrDeleted, size: { quick: 96 * MiB, full: 512 * MiB } },

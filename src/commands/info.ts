@@ -2,6 +2,8 @@ import type { ByteSource } from '../source/source.js';
 import { analyse } from '../analyse.js';
 import { volumesToReport } from '../report.js';
 import { formatBytes } from '../format.js';
+import { inferGeometry } from '../pool.js';
+import { carvers } from '../../carvers/registry.js';
 
 export function infoCommand(source: ByteSource, opts: { volume?: number; json?: boolean }): number {
   const analysis = analyse(source, { volume: opts.volume });
@@ -19,6 +21,13 @@ export function infoCommand(source: ByteSource, opts: { volume?: number; json?: 
     out.push(`Volume ${v.index}: offset ${v.offset}, ${formatBytes(v.length)}${v.partitionType ? `, partition type ${v.partitionType}` : ''}`);
     if (!v.fs) {
       out.push(`  File system: none (${v.problem})`);
+      const g = inferGeometry(source, { offset: v.offset, length: v.length }, carvers);
+      const seen = g.evidence ? ` (${g.evidence.agreeing} of ${g.evidence.headers} file headers agree)` : '';
+      out.push(
+        g.granularity > 512
+          ? `  Inferred:        cluster size ${g.granularity} bytes, clusters aligned to byte ${g.alignBase % g.granularity}${seen}`
+          : `  Inferred:        no cluster pattern; carving at 512-byte sectors${seen}`,
+      );
       continue;
     }
     out.push(`  File system:     ${v.fs}${v.label ? `, label "${v.label}"` : ''}${v.serial ? `, serial ${v.serial}` : ''}`);

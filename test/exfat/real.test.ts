@@ -56,6 +56,13 @@ describe.skipIf(!mkfs)('exFAT made by mkfs.exfat', () => {
 
 const hasFixture = fs.existsSync(path.join(FIXTURES, 'exfat.img.gz')) && fs.existsSync(path.join(FIXTURES, 'exfat.manifest.json'));
 
+/** Optional per-file facts the fixture manifest may carry. */
+interface FixtureExtras {
+  firstCluster?: number;
+  fragments?: number;
+  noFatChain?: boolean;
+}
+
 function entryPath(e: FsEntry): string {
   return [...e.folder, e.name].join('/');
 }
@@ -81,6 +88,12 @@ describe.skipIf(!hasFixture)('exFAT fixture image', () => {
     expect(v.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     if (m!.clusterSize) expect(v.geometry.clusterSize).toBe(m!.clusterSize);
     if (m!.label) expect(v.geometry.label).toBe(m!.label);
+    const extra = m as unknown as { clusterCount?: number; serial?: string; directories?: string[] };
+    if (extra.clusterCount) expect(v.geometry.clusterCount).toBe(extra.clusterCount);
+    if (extra.serial) expect(v.geometry.serial?.replace('-', '')).toBe(extra.serial.replace('-', '').toUpperCase());
+    for (const d of extra.directories ?? []) {
+      expect(v.entries.some((e) => e.isDirectory && !e.deleted && entryPath(e) === d), d).toBe(true);
+    }
   });
 
   it('lists every live file under its path, byte-exact, with its modification time', () => {
@@ -93,6 +106,10 @@ describe.skipIf(!hasFixture)('exFAT fixture image', () => {
       expect(e.size, f.path).toBe(f.size);
       expect(sha256(bytesOf(v, volume, e)), f.path).toBe(f.sha256);
       expect(e.mtime?.toISOString(), f.path).toBe(f.mtime);
+      const extra = f as unknown as FixtureExtras;
+      if (extra.firstCluster !== undefined && f.size > 0) expect(e.firstCluster, f.path).toBe(extra.firstCluster);
+      if (extra.fragments !== undefined) expect(e.extents.length, f.path).toBe(extra.fragments);
+      if (extra.noFatChain !== undefined && f.size > 0) expect(e.basis, f.path).toBe(extra.noFatChain ? 'no-fat-chain' : 'chain');
     }
   });
 
@@ -105,6 +122,9 @@ describe.skipIf(!hasFixture)('exFAT fixture image', () => {
       const e = hits[hits.length - 1];
       expect(e.size, f.path).toBe(f.size);
       expect(e.mtime?.toISOString(), f.path).toBe(f.mtime);
+      const extra = f as unknown as FixtureExtras;
+      if (extra.firstCluster !== undefined) expect(e.firstCluster, f.path).toBe(extra.firstCluster);
+      if (extra.noFatChain) expect(e.basis, f.path).toBe('no-fat-chain');
       if (e.overwritten) continue;
       if (e.basis !== 'contiguous-guess') {
         expect(sha256(bytesOf(v, volume, e)), `${f.path} (${e.basis})`).toBe(f.sha256);

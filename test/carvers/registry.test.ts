@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { buildSignatureTable, carverForType, carvers, detectAt } from '../../carvers/registry.js';
+import { HAVE_SAMPLES, randomBytes, readSample, samples, walkBuffer } from './helpers.js';
+
+describe('carver registry', () => {
+  it('maps every --types name to one carver', () => {
+    const expected: Record<string, string> = {
+      jpg: 'jpeg', jpeg: 'jpeg', mpo: 'jpeg',
+      cr3: 'bmff', mov: 'bmff', mp4: 'bmff', heic: 'bmff',
+      nef: 'tiff', cr2: 'tiff', arw: 'tiff', dng: 'tiff', orf: 'tiff', rw2: 'tiff', pef: 'tiff', tif: 'tiff',
+      avi: 'riff', wav: 'riff',
+    };
+    for (const [name, id] of Object.entries(expected)) expect(carverForType(name)?.id, name).toBe(id);
+    expect(carverForType(' JPG ')?.id).toBe('jpeg');
+    expect(carverForType('doc')).toBeUndefined();
+    const all = carvers.flatMap((c) => c.types);
+    expect(new Set(all).size).toBe(all.length);
+    expect(new Set(carvers.map((c) => c.id)).size).toBe(carvers.length);
+  });
+
+  it('buckets carvers by first byte', () => {
+    const table = buildSignatureTable(carvers);
+    expect(table).toHaveLength(256);
+    expect(table[0xff].map((c) => c.id)).toContain('jpeg');
+    expect(table[0x49].map((c) => c.id)).toContain('tiff');
+    expect(table[0x4d].map((c) => c.id)).toContain('tiff');
+    expect(table[0x52].map((c) => c.id)).toContain('riff');
+    expect(table[0x00].map((c) => c.id)).toContain('bmff');
+    expect(buildSignatureTable([carverForType('jpg')!]).filter((b) => b.length > 0)).toHaveLength(1);
+  });
+
+  it('zero-filled space matches no carver; random bytes never walk to a file', () => {
+    const table = buildSignatureTable(carvers);
+    expect(detectAt(Buffer.alloc(64), table)).toEqual([]);
+    expect(detectAt(Buffer.alloc(0), table)).toEqual([]);
+    for (let seed = 1; seed <= 2000; seed++) {
+      const buf = randomBytes(seed % 7 === 0 ? 65536 : 1024, seed);
+      for (const c of carvers) expect(walkBuffer(c, buf).ok, `${c.id} seed ${seed}`).toBe(false);
+      for (const c of detectAt(buf.subarray(0, 64), table)) expect(walkBuffer(c, buf).ok).toBe(false);
+    }
+  });
+});
+
+const ALL_SAMPLES: [string, string][] = [
+  ...samples('jpeg', /\.jpe?g$/i).map((r): [string, string] => [r, 'jpeg']),
+  ...samples('mpo', /\.mpo$/i).map((r): [string, string] => [r, 'jpeg']),
+  ...samples('', /\.thm$/i).map((r): [string, string] => [r, 'jpeg']),
+  ...samples('', /\.(mov|mp4|heic|cr3)$/i).map((r): [string, string] => [r, 'bmff']),
+  ...samples('', /\.(cr2|nef|dng|gpr|arw|rw2)$/i).map((r): [string, string] => [r, 'tiff']),
+  ...samples('avi', /\.avi$/i).map((r): [string, string] => [r, 'riff']),
+];
+
+describe.skipIf(!HAVE_SAMPLES)('carver registry: real camera files', () => {
+  it.each(ALL_SAMPLES)('%s is detected by exactly its carver', (rel, id) => {
+    const head = readSample(rel).subarray(0, 64);
+    expect(detectAt(head, buildSignatureTable(carvers)).map((c) => c.id)).toEqual([id]);
+  });
+});
