@@ -28,7 +28,7 @@ const listArg = (f) => {
 };
 if (flag('--help') || flag('-h')) {
   console.log(`usage: node bench/recovery.mjs [--quick] [--keep] [--scenario a,b] [--tool x,y]
-  --quick     fewer files, <= 100 MiB images (a few minutes)
+  --quick     fewer files, <= 100 MiB images (about a minute)
   --keep      keep images and tool outputs under bench/work/
   --scenario  only these scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
   --tool      only these tools: cardrescue, photorec, foremost, tsk_recover, scalpel

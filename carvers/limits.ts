@@ -71,3 +71,15 @@ export const TS_SCAN_PACKETS = 8192;
 export const MAX_CRW_SIZE = 64 * MiB;
 /** Entries in one CIFF directory. */
 export const MAX_CIFF_ENTRIES = 1024;
+
+// ---- MPEG program stream -----------------------------------------------------------------
+
+/** Largest program stream believed. */
+export const MAX_PS_SIZE = 4 * GiB;
+/** Packs and packets walked (a 4 GiB stream of 2 KiB packs has two million). */
+export const MAX_PS_PACKETS = 4_000_000;
+
+// ---- Fuji RAF ----------------------------------------------------------------------------
+
+/** Largest RAF believed. */
+export const MAX_RAF_SIZE = 256 * MiB;

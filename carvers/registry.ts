@@ -3,12 +3,25 @@ import { jpegCarver } from './jpeg.js';
 import { tiffCarver } from './tiff.js';
 import { bmffCarver } from './bmff.js';
 import { riffCarver } from './riff.js';
+import { crwCarver } from './crw.js';
+import { rafCarver } from './raf.js';
+import { mpegTsCarver } from './mpegts.js';
+import { mpegPsCarver } from './mpegps.js';
 
 /**
  * Every carver, in the order they are tried when several accept the same header.
  * Adding a format: one module exporting a Carver, plus one line here.
  */
-export const carvers: Carver[] = [jpegCarver, tiffCarver, bmffCarver, riffCarver];
+export const carvers: Carver[] = [
+  jpegCarver,
+  tiffCarver,
+  bmffCarver,
+  riffCarver,
+  crwCarver,
+  rafCarver,
+  mpegTsCarver,
+  mpegPsCarver,
+];
 
 /** 256 buckets: the carvers whose files can start with each byte value. */
 export function buildSignatureTable(list: readonly Carver[]): Carver[][] {
