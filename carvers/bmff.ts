@@ -117,6 +117,11 @@ function boxHeader(src: ByteSource, at: number): Header | undefined {
   return { type, size: size32, headerSize: 8, toEnd: false };
 }
 
+/** One line per box, as recovercr3 --verbose printed them: 'ftyp 24 @0'. */
+export function describeBoxes(boxes: readonly BoxInfo[]): string[] {
+  return boxes.map((b) => `${b.type} ${b.size} @${b.offset}`);
+}
+
 export function walkBmff(reader: Reader, start: number, limits: WalkLimits, options: BmffOptions = {}): BmffWalk {
   const lastChunk = options.lastChunk ?? DEFAULT_LAST_CHUNK;
   const maxChunks = options.maxChunks ?? DEFAULT_MAX_CHUNKS;

@@ -162,14 +162,21 @@ export function entryText(src: ByteSource, e: IfdEntry, max = 256): string {
   return cString(src.bytes(e.valueAt, Math.min(e.count, max)));
 }
 
-/** 'NIKON CORPORATION' + 'NIKON D90' → 'NIKON D90'; 'SONY' + 'ILCE-6400' → 'SONY ILCE-6400'. */
+/** Company-form words in Make tags ('NIKON CORPORATION', 'OLYMPUS OPTICAL CO.,LTD'). */
+const CORPORATE = /\b(corporation|corp|co|ltd|inc|company|optical|imaging|computer|techwin|electronics|ag|gmbh)\b\.?/gi;
+
+/**
+ * One camera name from Make and Model: 'NIKON CORPORATION' + 'NIKON D90' → 'NIKON D90';
+ * 'SONY' + 'ILCE-6400' → 'SONY ILCE-6400'; 'OLYMPUS OPTICAL CO.,LTD' + 'C3000Z' → 'OLYMPUS C3000Z'.
+ */
 export function cameraName(make: string, model: string): string | undefined {
-  make = make.trim();
+  const brand = make.replace(CORPORATE, ' ').replace(/[\s,.]+/g, ' ').trim();
   model = model.trim();
-  if (!model) return make || undefined;
-  const firstWord = make.split(/\s+/)[0]?.toLowerCase() ?? '';
-  if (!make || (firstWord && model.toLowerCase().startsWith(firstWord))) return model;
-  return `${make} ${model}`;
+  if (!model) return brand || make.trim() || undefined;
+  const words = brand.toLowerCase().split(' ').filter((w) => w.length >= 2);
+  const lower = model.toLowerCase();
+  if (!brand || words.some((w) => lower.includes(w))) return model;
+  return `${brand} ${model}`;
 }
 
 /** EXIF '2024:05:01 10:20:30' → '2024-05-01T10:20:30' (local time, as the camera wrote it). */

@@ -203,7 +203,7 @@ function walk(reader: Reader, start: number, limits: WalkLimits): WalkResult {
       const at = base + img.offset;
       const imgEnd = at + img.size;
       if (at < primary.end || imgEnd > limitEnd || img.size < 4) {
-        notes.push(`MPF image ${k + 1} (offset ${at - start}, ${img.size} bytes) is outside the limits: ignored`);
+        notes.push(`MPF image ${k + 1} (offset ${at - start}, ${img.size} bytes) overlaps the primary image or is outside the limits: ignored`);
         return;
       }
       const sig = src.bytes(at, 3);
@@ -227,36 +227,36 @@ function walk(reader: Reader, start: number, limits: WalkLimits): WalkResult {
     end = next.end;
   }
 
-  // Stereo / multi-angle MP files (MP type 0x02xxxx) are .MPO; previews keep a JPEG a JPEG.
-  const multiFrame = primary.mpf?.images.some((img) => img.type >> 16 === 0x02) ?? false;
-  const result = {
-    ok: true as const,
-    length: end - start,
-    format: multiFrame ? 'mpo' : 'jpeg',
-    ext: multiFrame ? 'mpo' : 'jpg',
-    meta: cleanMeta(primary.meta),
-    notes,
-  };
-
   // A Samsung SEF trailer that starts right after the last image and whose own
   // directory points back exactly there is part of the file (it can hold a Motion Photo).
   const sef = sefTrailer(src, end, limitEnd);
   if (sef) {
     notes.push(`Samsung SEF trailer (${sef - end} bytes) kept`);
-    result.length = sef - start;
     end = sef;
   }
 
-  const structural = end - start;
-  if (limits.expectedSize !== undefined && limits.expectedSize > structural && limits.expectedSize <= limits.maxLength) {
+  // Stereo / multi-angle MP files (MP type 0x02xxxx) are .MPO; previews keep a JPEG a JPEG.
+  const multiFrame = primary.mpf?.images.some((img) => img.type >> 16 === 0x02) ?? false;
+  const result: Extract<WalkResult, { ok: true }> = {
+    ok: true,
+    length: end - start,
+    format: multiFrame ? 'mpo' : 'jpeg',
+    ext: multiFrame ? 'mpo' : 'jpg',
+  };
+  const meta = cleanMeta(primary.meta);
+  if (meta) result.meta = meta;
+
+  // After the structure: the directory entry's size wins (camera padding and trailers are
+  // the file's); without one, padding is only reported, since the file may end here.
+  if (limits.expectedSize !== undefined && limits.expectedSize > result.length && limits.expectedSize <= limits.maxLength) {
     const kind = classifyTail(src, end, start + limits.expectedSize);
-    notes.push(`${limits.expectedSize - structural} bytes after the last image (${kind}) kept: the directory entry gives the size`);
+    notes.push(`${limits.expectedSize - result.length} bytes after the last image (${kind}) kept: the directory entry gives the size`);
     result.length = limits.expectedSize;
   } else if (limits.expectedSize === undefined) {
     const trailer = paddingTrailer(src, start, end, start + limits.maxLength);
-    if (trailer) Object.assign(result, { trailer });
+    if (trailer) result.trailer = trailer;
   }
-  if (notes.length === 0) delete (result as { notes?: string[] }).notes;
+  if (notes.length) result.notes = notes;
   return result;
 }
 

@@ -38,6 +38,11 @@ interface Pending {
   vendor?: string;
   /** An IFD a maker note points at, rather than the maker note's own IFD. */
   makerSub?: boolean;
+  /**
+   * For maker notes of unknown layout: references count only inside the maker note's own
+   * bytes, since a wrong guess at their base would otherwise claim the next file's bytes.
+   */
+  bound?: [number, number];
 }
 
 /** A strip/tile/preview image: how big its data is and whether it lies in bounds. */
@@ -45,6 +50,8 @@ interface ImageData {
   ifdAt: number;
   bytes: number;
   inBounds: boolean;
+  /** Absolute start of the first part outside the limits (Infinity when all are in). */
+  firstMissing: number;
   /** Strips or tiles (image data proper), as opposed to a JPEGInterchangeFormat preview. */
   primary: boolean;
   /** Its IFD says raw sensor data (CFA / LinearRaw photometric, or a raw compression). */
@@ -139,8 +146,9 @@ class TiffWalk {
   }
 
   /** Count [at, at+length) into the end when it lies within the limits; say whether it did. */
-  private extend(at: number, length: number): boolean {
+  private extend(at: number, length: number, bound?: [number, number]): boolean {
     if (length <= 0) return true;
+    if (bound && (at < bound[0] || at + length > bound[1])) return false;
     if (at < this.start || at + length > this.limitEnd) {
       this.ignored++;
       return false;
@@ -158,10 +166,11 @@ class TiffWalk {
     const ifd = readIfd(this.src, item.base, item.rel, item.le);
     if (typeof ifd === 'string') return ifd;
     if (ifd.end > this.limitEnd) return `${item.kind} IFD at ${abs - this.start} runs past the limits`;
+    if (item.bound && (ifd.at < item.bound[0] || ifd.end > item.bound[1])) return 'maker note IFD outside the maker note';
     this.extend(ifd.at, ifd.end - ifd.at);
 
     for (const e of ifd.entries) {
-      if (!e.inline && e.size > 0) this.extend(e.valueAt, e.size);
+      if (!e.inline && e.size > 0) this.extend(e.valueAt, e.size, item.bound);
     }
     if (item.kind !== 'maker') this.readMainTags(ifd, item);
     this.imageData(ifd, item);
@@ -188,10 +197,6 @@ class TiffWalk {
     const text = (tag: number) => {
       const e = findEntry(ifd, tag);
       return e ? entryText(this.src, e) : '';
-    };
-    const num = (tag: number) => {
-      const e = findEntry(ifd, tag);
-      return e ? entryNumbers(this.src, e, item.le, 1)[0] : undefined;
     };
     if (item.kind === 'chain' || item.kind === 'sub') {
       this.make ||= text(TAG.Make);
@@ -221,14 +226,15 @@ class TiffWalk {
       const offs = entryNumbers(this.src, offE, item.le);
       const lens = entryNumbers(this.src, lenE, item.le);
       let bytes = 0;
-      let inBounds = true;
+      let firstMissing = Infinity;
       for (let i = 0; i < Math.min(offs.length, lens.length); i++) {
         bytes += lens[i];
-        if (!this.extend(item.base + offs[i], lens[i])) inBounds = false;
+        if (!this.extend(item.base + offs[i], lens[i])) firstMissing = Math.min(firstMissing, item.base + offs[i]);
       }
+      const inBounds = firstMissing === Infinity;
       if (item.kind !== 'maker') {
         const primary = offTag !== TAG.JPEGInterchangeFormat && item.kind !== 'private';
-        this.images.push({ ifdAt: ifd.at, bytes, inBounds, primary, raw: this.isRawIfd(ifd, item.le) });
+        this.images.push({ ifdAt: ifd.at, bytes, inBounds, firstMissing, primary, raw: this.isRawIfd(ifd, item.le) });
       }
     }
   }
@@ -244,7 +250,7 @@ class TiffWalk {
     for (const e of ifd.entries) {
       if (item.kind === 'maker') {
         // Inside maker notes only entries typed IFD are certain pointers (plus Nikon's PreviewIFD).
-        if (e.type === 13 || (item.vendor === 'nikon' && e.tag === 0x0011)) next(e, 'maker', { vendor: item.vendor, makerSub: true });
+        if (e.type === 13 || (item.vendor === 'nikon' && e.tag === 0x0011)) next(e, 'maker', { vendor: item.vendor, makerSub: true, bound: item.bound });
         continue;
       }
       switch (e.tag) {
@@ -311,8 +317,11 @@ class TiffWalk {
       push(head.readUInt32LE(8), at, true, 'fuji');
     } else if (sig.startsWith('SONY') || sig.startsWith('Panasonic\0')) {
       push(at + 12 - item.base, item.base, item.le);
+    } else if (/^canon/i.test(this.make)) {
+      push(at - item.base, item.base, item.le); // Canon: a bare IFD, offsets from the main header
     } else {
-      push(at - item.base, item.base, item.le); // Canon and others: a bare IFD
+      // Unknown layout: try a bare IFD, but let it claim nothing outside the maker note.
+      this.queue.push({ rel: at - item.base, base: item.base, le: item.le, kind: 'maker', depth, bound: [at, at + e.size] });
     }
   }
 }
@@ -342,8 +351,11 @@ function walk(reader: Reader, start: number, limits: WalkLimits): WalkResult {
   const main = w.mainImage();
   if (!main) return { ok: false, reason: 'no image data referenced', validUpTo: w.end - start };
   if (!main.inBounds) {
-    const available = Math.min(limitEnd, reader.size) - start;
-    return { ok: false, reason: 'the main image data lies outside the limits (truncated or damaged)', validUpTo: Math.min(available, w.end - start) };
+    // Cut inside the main image (a truncated file): what is there is valid. Pointing
+    // beyond what is there: only the structure up to the last good reference is.
+    const available = Math.min(limitEnd, reader.size);
+    const validEnd = main.firstMissing < available ? available : Math.min(available, w.end);
+    return { ok: false, reason: 'the main image data lies outside the limits (truncated or damaged)', validUpTo: validEnd - start };
   }
 
   const { format, ext } = formatOf(header, head, w);

@@ -28,8 +28,8 @@ export interface FsGeometry {
   rootCluster?: number;
   label?: string;
   serial?: string;
-  /** Which boot sector we trusted: 'main' or 'backup'. */
-  bootSector: 'main' | 'backup';
+  /** Which boot sector we trusted: 'main', 'backup', or none ('rebuilt' from surviving folders). */
+  bootSector: 'main' | 'backup' | 'rebuilt';
   /** Which FAT copy we used (0-based), when there is a choice. */
   activeFat?: number;
 }

@@ -5,6 +5,7 @@ import { detectVolumes, type Volume, type VolumeLayout } from './volumes.js';
 import { detectFileSystem } from './filesystems.js';
 import { planVolume, type PlanOptions, type VolumePlan } from './plan.js';
 import { ExitCode, UserError } from './errors.js';
+import { rebuildLostFat } from '../parsers/fat/index.js';
 
 export interface VolumeAnalysis {
   volume: Volume;
@@ -43,8 +44,8 @@ export function analyse(disk: Reader, options: AnalyseOptions = {}): Analysis {
 function analyseVolume(disk: Reader, volume: Volume, planOptions?: PlanOptions): VolumeAnalysis {
   const { driver, ambiguous } = detectFileSystem(volume.reader);
   if (ambiguous) return { volume, problem: `several file systems claim this volume (${ambiguous.join(', ')})`, diagnostics: [] };
-  if (!driver) return { volume, problem: 'no FAT or exFAT file system found', diagnostics: [] };
-  const fs = driver.open(volume.reader);
+  const fs = driver ? driver.open(volume.reader) : rebuildLostFat(volume.reader);
+  if (!fs) return { volume, problem: 'no FAT or exFAT file system found', diagnostics: [] };
   const plan = planVolume(disk, volume, fs, planOptions);
   return { volume, fs, plan, diagnostics: fs.diagnostics };
 }

@@ -67,10 +67,10 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
   const skipped: SkippedEntry[] = [];
   const unplaced: FsEntry[] = [];
   // Folders' own clusters hold directory entries, not file data: out of the carving pool.
-  for (const d of fs.entries) if (d.isDirectory && !d.deleted) owned.claimExtents(d.extents);
+  for (const d of fs.entries) if (d.isDirectory) owned.claimExtents(d.extents);
   const plain = fs.entries.filter((e) => !e.isDirectory);
 
-  for (const e of plain.filter((x) => !x.deleted)) {
+  for (const e of plain.filter((x) => !x.deleted && !x.orphan)) {
     owned.claimExtents(e.extents);
     const runs = extentsToRuns(fs, volume.offset, e.extents, e.size);
     const whole = runsLength(runs) === e.size;
@@ -109,7 +109,8 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
   };
 
   // Validated guesses first: a file that proves itself keeps its clusters from an unverifiable one.
-  for (const e of plain.filter((x) => x.deleted)) placeLost(e, 'deleted');
+  for (const e of plain.filter((x) => x.deleted && !x.orphan)) placeLost(e, 'deleted');
+  for (const e of plain.filter((x) => x.orphan)) placeLost(e, 'orphan');
   if (options.orphans !== false && fs.findOrphans) {
     const orphans = fs.findOrphans((c) => !owned.isOwned(c) && !fs.isAllocated(c), LOST_FOLDERS);
     for (const e of orphans) placeLost(e, 'orphan');

@@ -6,6 +6,7 @@ import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
 import { FatTable } from './table.js';
 import { displayName, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
 import { directoryStart, orphanPaths, type OrphanDirectory } from './orphans.js';
+import { findDirectoryStarts, looksLikeRoot, solveGeometry } from './lost.js';
 
 const SECTOR = 512;
 const MAX_DEPTH = 64;
@@ -83,9 +84,11 @@ class FatVolume implements FileSystem {
     private readonly volume: Reader,
     private readonly layout: FatLayout,
     private readonly fat: FatTable,
-    bootSector: 'main' | 'backup',
+    bootSector: FsGeometry['bootSector'],
     activeFat: number,
     private readonly diag: Diagnostics,
+    /** The FAT is gone (rebuilt geometry): every entry's clusters are a contiguous guess, and every entry an orphan. */
+    private readonly chainless = false,
   ) {
     this.type = layout.type;
     this.diagnostics = diag.items;
@@ -135,8 +138,9 @@ class FatVolume implements FileSystem {
         this.diag.error('fat.root-cluster', `root directory cluster ${root} is outside the volume`);
         return;
       }
-      this.walkDirectory(this.readChainBytes(root, MAX_DIR_BYTES, '/').bytes, [], false, 0);
+      const bytes = this.chainless ? this.readDeletedDirectory(root, this.volume.read(this.clusterOffset(root), this.layout.clusterSize)) : this.readChainBytes(root, MAX_DIR_BYTES, '/').bytes;
       this.visitedDirs.add(root);
+      this.walkDirectory(bytes, [], false, 0);
     } else {
       const bytes = this.volume.read(this.layout.rootDirOffset, this.layout.rootDirSize);
       this.walkDirectory(bytes, [], false, 0);
@@ -234,10 +238,11 @@ class FatVolume implements FileSystem {
       name: sanitizeName(name),
       isDirectory: isDirectory(e),
       deleted,
+      orphan: this.chainless || undefined,
       size: isDirectory(e) ? 0 : e.size,
       firstCluster: e.firstCluster,
       extents: [],
-      basis: deleted ? 'contiguous-guess' : 'chain',
+      basis: deleted || this.chainless ? 'contiguous-guess' : 'chain',
       mtime: e.mtime,
       ctime: e.ctime,
       atime: e.atime,
@@ -256,7 +261,7 @@ class FatVolume implements FileSystem {
       }
     }
     const need = Math.ceil(e.size / this.layout.clusterSize);
-    if (!deleted) {
+    if (!deleted && !this.chainless) {
       const { extents, notes: chainNotes } = this.followChain(e.firstCluster, need + 1, pathOf(base));
       notes.push(...chainNotes);
       const got = clustersIn(extents);
@@ -310,7 +315,8 @@ class FatVolume implements FileSystem {
       return;
     }
     this.visitedDirs.add(first);
-    if (!entry.deleted) {
+    if (this.chainless) this.liveDirPaths.set(first, folder);
+    if (!entry.deleted && !this.chainless) {
       this.liveDirPaths.set(first, folder);
       const { bytes, extents } = this.readChainBytes(first, MAX_DIR_BYTES, `/${folder.join('/')}`);
       entry.extents = extents;
@@ -329,7 +335,7 @@ class FatVolume implements FileSystem {
     }
     entry.extents = [{ first, count: 1 }];
     entry.basis = 'contiguous-guess';
-    this.walkDirectory(this.readDeletedDirectory(first, bytes), folder, true, depth + 1);
+    this.walkDirectory(this.readDeletedDirectory(first, bytes), folder, entry.deleted, depth + 1);
   }
 
   /**
@@ -380,6 +386,8 @@ class FatVolume implements FileSystem {
       c++;
       if (!this.inRange(c) || this.isAllocated(c)) break;
       const next = this.volume.read(this.clusterOffset(c), this.layout.clusterSize);
+      // The next folder's own first cluster is not a continuation of this one.
+      if (directoryStart(next, false)) break;
       const parsed = parseDirectory(next, false);
       if (parsed.implausible > 0 || parsed.entries.length === 0) break;
       parts.push(next);
@@ -429,5 +437,50 @@ export const fatDriver: FsDriver = {
     return fs;
   },
 };
+
+/**
+ * A FAT volume whose boot sector and FATs are gone: solve the old geometry from the
+ * folders left in the data area, find the root directory if it survives, and list every
+ * entry as an orphan whose clusters are a contiguous guess. Null when too few folders agree.
+ */
+export function rebuildLostFat(volume: Reader): FileSystem | null {
+  const dirs = findDirectoryStarts(volume);
+  const solved = solveGeometry(dirs);
+  if (!solved) return null;
+  const { clusterSize, dataOffset } = solved;
+  const clusterCount = Math.floor((volume.size - dataOffset) / clusterSize);
+  if (clusterCount < 1) return null;
+  const diagnostics = new Diagnostics();
+  diagnostics.warn('fat.rebuilt', `no boot sector: geometry rebuilt from ${solved.agreeing} of ${solved.found} surviving folders (cluster size ${clusterSize}, data area at byte ${dataOffset})`);
+  const rootLevel = new Set(dirs.filter((d) => d.parent === 0).map((d) => d.self));
+  // FAT32 keeps its root in cluster 2 (usually); FAT12/16 right before the data area.
+  const rootFat32 = looksLikeRoot(volume.read(dataOffset, clusterSize), rootLevel);
+  const ROOT_REGION = 32 * 1024;
+  const regionStart = Math.max(0, dataOffset - ROOT_REGION);
+  const rootFat16 = !rootFat32 && looksLikeRoot(volume.read(regionStart, dataOffset - regionStart), rootLevel);
+  const type = rootFat32 || (!rootFat16 && clusterCount >= 65525) ? 'FAT32' : clusterCount < 4085 ? 'FAT12' : 'FAT16';
+  if (!rootFat32 && !rootFat16) diagnostics.warn('fat.root-lost', 'the root directory did not survive; top-level folder names are guessed');
+  const layout: FatLayout = {
+    type,
+    bytesPerSector: SECTOR,
+    sectorsPerCluster: clusterSize / SECTOR,
+    clusterSize,
+    clusterCount,
+    fatOffset: 0,
+    fatSize: 0,
+    fatCount: 0,
+    rootDirOffset: rootFat16 ? regionStart : dataOffset,
+    rootDirSize: rootFat16 ? dataOffset - regionStart : 0,
+    dataOffset,
+    volumeSize: volume.size,
+    rootCluster: rootFat32 ? 2 : 0,
+    media: 0xf8,
+    backupBootSector: 0,
+  };
+  const emptyFat = FatTable.decode(Buffer.alloc(0), 'FAT32', clusterCount);
+  const fs = new FatVolume(volume, layout, emptyFat, 'rebuilt', 0, diagnostics, true);
+  if (rootFat32 || rootFat16) fs.walk();
+  return fs;
+}
 
 export { sanitizeName };

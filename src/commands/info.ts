@@ -35,7 +35,8 @@ export function infoCommand(source: ByteSource, opts: { volume?: number; json?: 
     out.push(`  Cluster size:    ${v.clusterSize} bytes (${v.clusterCount} clusters)`);
     out.push(`  FATs:            ${v.fatCount} at byte ${v.fatOffset}`);
     out.push(`  Data area:       starts at byte ${v.dataOffset}`);
-    out.push(`  Boot sector:     ${v.bootSector === 'main' ? 'main' : 'BACKUP (main one is damaged)'}`);
+    const boot = { main: 'main', backup: 'BACKUP (main one is damaged)', rebuilt: 'NONE (geometry rebuilt from surviving folders)' } as Record<string, string>;
+    out.push(`  Boot sector:     ${boot[v.bootSector ?? 'main']}`);
     const problems = v.diagnostics.filter((d) => d.severity !== 'info');
     out.push(`  Damage:          ${problems.length === 0 ? 'none found' : `${problems.length} problem(s)`}`);
     for (const d of problems.slice(0, 20)) out.push(`    ${d.severity}: ${d.message}`);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BufferReader } from '../../src/reader.js';
-import { bmffCarver, createBmffCarver, formatOfBrands, walkBmff } from '../../carvers/bmff.js';
+import { bmffCarver, createBmffCarver, describeBoxes, formatOfBrands, walkBmff } from '../../carvers/bmff.js';
 import { HAVE_SAMPLES, SAMPLES, ok, randomBytes, readSample, samples, u32be, walkBuffer } from './helpers.js';
 
 const box = (type: string, body: Buffer | number) => {
@@ -52,6 +52,13 @@ describe('bmff carver: walk', () => {
     expect(ok(walkBuffer(bmffCarver, Buffer.concat([f, Buffer.alloc(4096)]))).length).toBe(f.length);
   });
 
+  it('follows the fragments of a fragmented MP4 after the first mdat', () => {
+    const frag = () => [box('moof', 60), box('mdat', 700)];
+    const f = Buffer.concat([ftyp('iso6'), moov, ...frag(), ...frag(), ...frag(), box('mfra', 40)]);
+    expect(ok(walkBuffer(bmffCarver, Buffer.concat([f, tail]))).length).toBe(f.length);
+    expect(ok(walkBuffer(bmffCarver, Buffer.concat([f, ftyp('iso6'), moov]))).length).toBe(f.length);
+  });
+
   it('reads a 64-bit largesize', () => {
     const mdat = Buffer.concat([u32be(1), Buffer.from('mdat'), Buffer.from([0, 0, 0, 0, 0, 0, 0x10, 0x10]), randomBytes(0x1010 - 16, 4)]);
     const f = Buffer.concat([ftyp('mp42'), moov, mdat]);
@@ -94,6 +101,7 @@ describe('bmff carver: walk', () => {
       `uuid:${16 + moov.length}:108`,
       `mdat:${16 + moov.length + 108}:508`,
     ]);
+    expect(describeBoxes(boxes)[0]).toBe('ftyp 16 @0');
   });
 });
 

@@ -9,6 +9,7 @@ describe('carver registry', () => {
       cr3: 'bmff', mov: 'bmff', mp4: 'bmff', heic: 'bmff',
       nef: 'tiff', cr2: 'tiff', arw: 'tiff', dng: 'tiff', orf: 'tiff', rw2: 'tiff', pef: 'tiff', tif: 'tiff',
       avi: 'riff', wav: 'riff',
+      crw: 'crw', raf: 'raf', mts: 'mpegts', m2ts: 'mpegts', mpg: 'mpegps',
     };
     for (const [name, id] of Object.entries(expected)) expect(carverForType(name)?.id, name).toBe(id);
     expect(carverForType(' JPG ')?.id).toBe('jpeg');
@@ -48,6 +49,10 @@ const ALL_SAMPLES: [string, string][] = [
   ...samples('', /\.(mov|mp4|heic|cr3)$/i).map((r): [string, string] => [r, 'bmff']),
   ...samples('', /\.(cr2|nef|dng|gpr|arw|rw2)$/i).map((r): [string, string] => [r, 'tiff']),
   ...samples('avi', /\.avi$/i).map((r): [string, string] => [r, 'riff']),
+  ...samples('crw', /\.crw$/i).map((r): [string, string] => [r, 'crw']),
+  ...samples('', /\.raf$/i).map((r): [string, string] => [r, 'raf']),
+  ...samples('mts', /\.mts$/i).map((r): [string, string] => [r, 'mpegts']),
+  ...samples('mpg', /\.mpg$/i).map((r): [string, string] => [r, 'mpegps']),
 ];
 
 describe.skipIf(!HAVE_SAMPLES)('carver registry: real camera files', () => {

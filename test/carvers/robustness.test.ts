@@ -17,6 +17,10 @@ const VICTIMS = [
   'heic/apple_iphone_xr/IMG_3578.HEIC',
   'mov/panasonic_pv_sd4090/P1000244.MOV',
   'avi/canon_powershot_s40/MVI_0121.AVI',
+  'crw/canon_powershot_g2/CRW_0313.CRW',
+  'structure/FujiS5Pro_exiftool-stripped.RAF',
+  'mts/sony_ilce_7m3/Sony_ILCE-7M3_A7M3.mts',
+  'mpg/sony_dsc_p5/DSC00010.MPG',
 ];
 
 /** A result must be a result: a sane length within the limit, or a reason. */
