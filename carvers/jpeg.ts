@@ -254,7 +254,11 @@ function walk(reader: Reader, start: number, limits: WalkLimits): WalkResult {
     result.length = limits.expectedSize;
   } else if (limits.expectedSize === undefined) {
     const trailer = paddingTrailer(src, start, end, start + limits.maxLength);
-    if (trailer) result.trailer = trailer;
+    // Sony bodies pad every JPEG to 32 KiB; on other cameras such a run is only the card's slack.
+    if (trailer && /^sony\b/i.test(meta?.camera ?? '')) {
+      notes.push(`${trailer.length} bytes of ${trailer.kind} kept: Sony cameras pad their JPEGs so`);
+      result.length += trailer.length;
+    } else if (trailer) result.trailer = trailer;
   }
   if (notes.length) result.notes = notes;
   return result;
