@@ -19,6 +19,8 @@ export interface BmffOptions {
   lastChunk?: string;
   /** At most this many top-level boxes (recovercr3 --maxchunks). */
   maxChunks?: number;
+  /** Put the list of top-level boxes in the result's notes (recovercr3 --verbose). */
+  listBoxes?: boolean;
 }
 
 export interface BoxInfo {
@@ -355,7 +357,11 @@ export function createBmffCarver(options: BmffOptions = {}): Carver {
     // QuickTime file that starts with its mdat can have any size. detect() is cheap.
     firstBytes: [...Array(256).keys()],
     detect,
-    walk: (reader, start, limits) => walkBmff(reader, start, limits, options).result,
+    walk: (reader, start, limits) => {
+      const { result, boxes } = walkBmff(reader, start, limits, options);
+      if (options.listBoxes && result.ok) result.notes = [...(result.notes ?? []), `boxes: ${describeBoxes(boxes).join(', ')}`];
+      return result;
+    },
     embeds: ['jpeg'],
   };
 }

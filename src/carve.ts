@@ -27,6 +27,8 @@ export interface CarveOptions {
   carvers: Carver[];
   /** Write candidates that fail their walk, marked damaged, when the walk said how far they are valid. */
   keepPartial?: boolean;
+  /** Formats to write; a valid file of another format is skipped over but not written. */
+  accept?: (format: string, ext: string) => boolean;
   onProgress?: (bytesDone: number, filesFound: number) => void;
 }
 
@@ -94,8 +96,9 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
           if (!carver.detect(head)) continue;
           const result = safeWalk(carver, stream, v, total - v);
           if (result.ok) {
-            const runs = streamSpanToRuns(region.runs, starts, v, result.length);
-            files.push(carvedRecord(region.volume, runs, result));
+            if (!options.accept || options.accept(result.format, result.ext)) {
+              files.push(carvedRecord(region.volume, streamSpanToRuns(region.runs, starts, v, result.length), result));
+            }
             resumeAt = v + result.length;
             break;
           }

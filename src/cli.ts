@@ -13,6 +13,12 @@ function volumeNumber(value: string): number {
   return n;
 }
 
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return n;
+}
+
 function typeList(value: string): string[] {
   return value.split(',').map((t) => t.trim()).filter(Boolean);
 }
@@ -24,7 +30,10 @@ function withScanOptions(cmd: Command): Command {
     .option('--types <list>', 'carve only these types, e.g. jpg,cr3,nef,mov,mp4', typeList)
     .option('--no-carve', 'only what the file system metadata describes')
     .option('--carve-only', 'ignore file system metadata; find files by their content alone')
-    .option('--keep-partial', 'also write files that fail their format check, marked damaged');
+    .option('--keep-partial', 'also write files that fail their format check, marked damaged')
+    .option('--lastchunk <box>', 'ISO BMFF (CR3/MOV/MP4): the box that ends a file (default mdat)')
+    .option('--maxchunks <n>', 'ISO BMFF: at most this many top-level boxes per file', positiveInt)
+    .option('-v, --verbose', 'list each carved ISO BMFF file\'s boxes (name, size, offset)');
 }
 
 /** Open the source, run the command, always close; user errors become one line and an exit code. */

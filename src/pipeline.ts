@@ -1,6 +1,7 @@
 import type { Reader } from './reader.js';
 import type { Carver } from '../carvers/types.js';
 import { carvers as allCarvers, carverForType } from '../carvers/registry.js';
+import { bmffCarver, createBmffCarver, type BmffOptions } from '../carvers/bmff.js';
 import { analyse, type Analysis } from './analyse.js';
 import { carveRegion, type CarveOutcome } from './carve.js';
 import { carveRegions } from './pool.js';
@@ -17,6 +18,11 @@ export interface PipelineOptions {
   carve?: boolean;
   carveOnly?: boolean;
   keepPartial?: boolean;
+  /** recovercr3's options for ISO BMFF files: the box that ends a file, how many boxes at most. */
+  lastchunk?: string;
+  maxchunks?: number;
+  /** List each carved ISO BMFF file's boxes in its notes. */
+  verbose?: boolean;
   onProgress?: (event: { stage: 'carve'; bytesDone: number; bytesTotal: number; filesFound: number }) => void;
 }
 
@@ -27,20 +33,29 @@ export interface PipelineResult {
   carving: { bytesScanned: number; rejected: CarveOutcome['rejected'] };
 }
 
-export function selectCarvers(types?: string[]): Carver[] {
-  if (!types || types.length === 0) return allCarvers;
+export function selectCarvers(types?: string[], bmff: BmffOptions = {}): Carver[] {
+  const tuned = bmff.lastChunk || bmff.maxChunks || bmff.listBoxes ? createBmffCarver(bmff) : bmffCarver;
+  const list = allCarvers.map((c) => (c === bmffCarver ? tuned : c));
+  if (!types || types.length === 0) return list;
   const chosen = new Set<Carver>();
   for (const t of types) {
-    const c = carverForType(t.trim().toLowerCase());
-    if (!c) throw new UserError(`--types: unknown type '${t}' (known: ${allCarvers.flatMap((x) => x.types).join(', ')})`, ExitCode.usage);
+    const c = carverForType(t.trim().toLowerCase(), list);
+    if (!c) throw new UserError(`--types: unknown type '${t}' (known: ${list.flatMap((x) => x.types).join(', ')})`, ExitCode.usage);
     chosen.add(c);
   }
   return [...chosen];
 }
 
+/** --types names a carver family (cr3 selects the ISO BMFF walker); only the named formats are kept. */
+function formatFilter(types?: string[]): ((format: string, ext: string) => boolean) | undefined {
+  if (!types || types.length === 0) return undefined;
+  const wanted = new Set(types.map((t) => t.trim().toLowerCase()).map((t) => (t === 'jpg' ? 'jpeg' : t)));
+  return (format, ext) => wanted.has(format) || wanted.has(ext) || (ext === 'jpg' && wanted.has('jpeg'));
+}
+
 /** source → volumes → file systems → plan → carve the rest. Reads only; writes nothing. */
 export function runPipeline(disk: Reader, options: PipelineOptions = {}): PipelineResult {
-  const carvers = selectCarvers(options.types);
+  const carvers = selectCarvers(options.types, { lastChunk: options.lastchunk, maxChunks: options.maxchunks, listBoxes: options.verbose });
   const analysis = analyse(disk, { volume: options.volume, plan: { validate: contentValidator(), keepPartial: options.keepPartial } });
   if (options.carveOnly) for (const va of analysis.volumes) if (va.plan) forgetMetadata(va.plan);
   const files = analysis.volumes.flatMap((v) => v.plan?.files ?? []);
@@ -56,6 +71,7 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
     const outcome = carveRegion(disk, region, {
       carvers,
       keepPartial: options.keepPartial,
+      accept: formatFilter(options.types),
       onProgress: (done, found) => options.onProgress?.({ stage: 'carve', bytesDone: before + done, bytesTotal, filesFound: files.length + found }),
     });
     before += outcome.bytesScanned;

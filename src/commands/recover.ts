@@ -31,6 +31,9 @@ export function recoverCommand(source: ByteSource, opts: RecoverOptions): number
   const report = buildReport({ source, analysis, files, skipped, started, complete: true });
   fs.writeFileSync(path.join(opts.out, 'report.json'), JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
 
+  if (opts.verbose) {
+    for (const f of files) for (const n of f.notes) if (n.startsWith('boxes: ')) process.stderr.write(`${f.path}: ${n.slice(7)}\n`);
+  }
   if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else if (!opts.quiet) process.stdout.write(summaryText(report, opts.out) + '\n');
   return files.length === 0 ? ExitCode.nothingFound : ExitCode.ok;
