@@ -254,9 +254,10 @@ function walk(reader: Reader, start: number, limits: WalkLimits): WalkResult {
     result.length = limits.expectedSize;
   } else if (limits.expectedSize === undefined) {
     const trailer = paddingTrailer(src, start, end, start + limits.maxLength);
-    // Sony bodies pad every JPEG to 32 KiB; on other cameras such a run is only the card's slack.
-    if (trailer && /^sony\b/i.test(meta?.camera ?? '')) {
-      notes.push(`${trailer.length} bytes of ${trailer.kind} kept: Sony cameras pad their JPEGs so`);
+    // Sony's interchangeable-lens bodies (ILCE/ILCA/SLT/DSLR/NEX) pad every JPEG to 32 KiB;
+    // its compacts and phones do not, and after their files such a run is only the card's slack.
+    if (trailer && SONY_PADDING_BODIES.test(meta?.camera ?? '')) {
+      notes.push(`${trailer.length} bytes of ${trailer.kind} kept: Sony cameras of this line pad their JPEGs so`);
       result.length += trailer.length;
     } else if (trailer) result.trailer = trailer;
   }
@@ -300,6 +301,8 @@ function sefTrailer(src: ByteSource, at: number, limitEnd: number): number | und
   }
   return undefined;
 }
+
+const SONY_PADDING_BODIES = /^sony (ilce|ilca|slt|dslr|nex)-/i;
 
 /** Zeros or 0xFF from the end of the structure up to the next 32 KiB boundary of the file (Sony). */
 function paddingTrailer(src: ByteSource, start: number, end: number, limitEnd: number): { length: number; kind: string } | undefined {

@@ -268,7 +268,7 @@ describe.skipIf(!HAVE_SAMPLES)('jpeg carver: real camera files', () => {
     const r = ok(walkBuffer(jpegCarver, Buffer.concat([file, randomBytes(65536, file.length)])));
     expect(r.length).toBe(structural);
     expect(r.format).toMatch(/^(jpeg|mpo)$/);
-    if (known?.sonyPadding) expect(r.notes?.join()).toMatch(/Sony cameras pad/);
+    if (known?.sonyPadding) expect(r.notes?.join()).toMatch(/Sony cameras of this line pad/);
     expect(r.trailer).toBeUndefined();
     expect((r.notes ?? []).filter((n) => /ignored/.test(n))).toEqual([]);
 
@@ -297,5 +297,15 @@ describe.skipIf(!HAVE_SAMPLES)('jpeg carver: real camera files', () => {
     expect(s730.notes?.join()).toMatch(/second JPEG/);
     const s7 = ok(walkBuffer(jpegCarver, readSample('jpeg/samsung_sm_g935l/Samsung_SM-G935L_Galaxy_S7_Edge.jpg')));
     expect(s7.notes?.join()).toMatch(/Samsung SEF trailer \(67 bytes\)/);
+  });
+});
+
+describe.skipIf(!HAVE_SAMPLES)('jpeg carver: Sony padding is kept only for the bodies that write it', () => {
+  it('a Sony compact followed by zeroed slack ends at its EOI, the zeros only reported', () => {
+    const file = readSample('jpeg/sony_dsc_p5/DSC00002.JPG');
+    const slack = Buffer.alloc(32768 - (file.length % 32768), 0);
+    const r = ok(walkBuffer(jpegCarver, Buffer.concat([file, slack, randomBytes(4096, 7)])));
+    expect(r.length).toBe(file.length);
+    expect(r.trailer?.length).toBe(slack.length);
   });
 });
