@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLES, freshOut, runCli, sha256, tempDir } from './support/fixtures.js';
 import type { Report } from '../src/report.js';
 
@@ -53,11 +53,15 @@ function filler(length: number, seed: number): Buffer {
  * stale data in the slack after it: carving must give each back byte-exact.
  */
 describe.runIf(fs.existsSync(SAMPLES))('carving the real camera samples from a card with no file system', () => {
+  const placed: { file: string; offset: number; sha: string; size: number }[] = [];
+  let r: ReturnType<typeof runCli>;
+  let report: Report;
+  let byOffset: Map<number | undefined, Report['files'][number]>;
+  beforeAll(() => {
   const samples = listSamples();
   const image = path.join(tempDir(), 'samples-card.img');
   const fd = fs.openSync(image, 'w');
   let pos = CLUSTER;
-  const placed: { file: string; offset: number; sha: string; size: number }[] = [];
   samples.forEach((file, i) => {
     const data = fs.readFileSync(file);
     fs.writeSync(fd, data, 0, data.length, pos);
@@ -69,9 +73,10 @@ describe.runIf(fs.existsSync(SAMPLES))('carving the real camera samples from a c
   });
   fs.closeSync(fd);
   const out = path.join(freshOut('samples'), 'out');
-  const r = runCli(['recover', image, '--out', out]);
-  const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
-  const byOffset = new Map(report.files.map((f) => [f.runs[0]?.[0], f]));
+  r = runCli(['recover', image, '--out', out]);
+  report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
+  byOffset = new Map(report.files.map((f) => [f.runs[0]?.[0], f]));
+  });
 
   it('runs cleanly', () => {
     expect(r.status, r.stderr).toBe(0);

@@ -6,7 +6,7 @@ import type { Report } from '../src/report.js';
 import { directoryStart, orphanPaths, type OrphanDirectory } from '../parsers/fat/orphans.js';
 import type { DirEntry } from '../parsers/fat/dirent.js';
 
-describe.each(['quickformat-fat16', 'quickformat-fat32'])('%s: a card formatted by the camera', (name) => {
+describe.each(['quickformat-fat16', 'quickformat-fat32', 'quickformat-exfat'])('%s: a card formatted by the camera', (name) => {
   const m = manifest(name);
   const out = path.join(freshOut(name), 'out');
   const r = runCli(['recover', fixtureImage(name), '--out', out]);

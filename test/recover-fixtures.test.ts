@@ -147,4 +147,19 @@ describe.runIf(isRoot)('a real block device', () => {
     const key = (r: Report) => r.files.map((f) => `${f.path} ${f.sha256}`).sort();
     expect(key(fromDevice)).toEqual(key(fromImage));
   });
+
+  it('refuses an output folder on the device being recovered, even through a FUSE mount', () => {
+    const image = fixtureImage('exfat');
+    const loop = execFileSync('losetup', ['-r', '-f', '--show', '--offset', String(4 * 1024 * 1024), image], { encoding: 'utf8' }).trim();
+    loops.push(loop);
+    const mnt = freshOut('mnt');
+    execFileSync('mount.exfat-fuse', ['-o', 'ro', loop, mnt]);
+    try {
+      const r = runCli(['recover', loop, '--out', path.join(mnt, 'rescued')]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/part of the device being recovered|on the device being recovered|same disk/);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
 });

@@ -10,9 +10,11 @@ import { sanitizeName } from '../fat/index.js';
 import { chooseBootRegion, VOLUME_FLAG_DIRTY, VOLUME_FLAG_MEDIA_FAILURE, type BootCandidate, type ExfatLayout } from './boot.js';
 import { AllocationBitmap, ExfatFat, FAT_BAD, FAT_END, SparseBits } from './table.js';
 import { ENTRY_SIZE, nameHash, parseEntrySets, UpcaseTable, upcaseTableChecksum, type ExfatFileSet, type ParsedEntrySets } from './entries.js';
+import { buildOrphanFolders, mayBeDirectoryCluster, orphanFolderPaths, scanDirectoryCluster, type SweptCluster } from './orphans.js';
 
 export * from './boot.js';
 export * from './entries.js';
+export * from './orphans.js';
 export { AllocationBitmap, ExfatFat, FAT_BAD, FAT_END, FAT_MEDIA } from './table.js';
 
 /** Folders nested deeper than this are not followed. */
@@ -45,6 +47,8 @@ class ExfatVolume implements FileSystem {
   private readonly claimed = new SparseBits();
   /** First clusters of directories already walked: guards loops and folders holding their ancestors. */
   private readonly visitedDirs = new Set<number>();
+  /** Every cluster the walk read as part of a directory: the orphan sweep leaves them alone. */
+  private readonly dirClusters = new Set<number>();
   private localTimes = 0;
 
   constructor(
@@ -208,9 +212,27 @@ class ExfatVolume implements FileSystem {
 
   private toEntry(set: ExfatFileSet, folder: string[], underDeleted: boolean): FsEntry {
     const deleted = set.deleted || underDeleted;
-    const notes = [...set.notes];
     if (set.localTime) this.localTimes++;
+    const entry = this.baseEntry(set, folder, deleted);
+    const notes = entry.notes;
     if (!set.deleted && underDeleted) notes.push('a live entry inside a deleted folder: treated as deleted');
+    if (set.dataLength === 0) {
+      if (set.isDirectory) notes.push('directory with no clusters (DataLength 0)');
+      return entry;
+    }
+    if (!this.inRange(set.firstCluster)) {
+      notes.push(`first cluster ${set.firstCluster} is outside the volume (2..${this.maxCluster})`);
+      if (!deleted) this.diag.warn('exfat.entry-cluster', `${pathOf(entry)}: first cluster ${set.firstCluster} outside the volume`);
+      return entry;
+    }
+    if (deleted) this.planDeleted(set, entry);
+    else this.planLive(set, entry);
+    return entry;
+  }
+
+  /** The entry as the set describes it, before its clusters are planned. */
+  private baseEntry(set: ExfatFileSet, folder: string[], deleted: boolean): FsEntry {
+    const notes = [...set.notes];
     const name = sanitizeName(set.name);
     if (name !== set.name) notes.push(`name stored as ${JSON.stringify(set.name)}`);
     const entry: FsEntry = {
@@ -228,17 +250,6 @@ class ExfatVolume implements FileSystem {
       attributes: set.attributes,
       notes,
     };
-    if (set.dataLength === 0) {
-      if (set.isDirectory) notes.push('directory with no clusters (DataLength 0)');
-      return entry;
-    }
-    if (!this.inRange(set.firstCluster)) {
-      notes.push(`first cluster ${set.firstCluster} is outside the volume (2..${this.maxCluster})`);
-      if (!deleted) this.diag.warn('exfat.entry-cluster', `${pathOf(entry)}: first cluster ${set.firstCluster} outside the volume`);
-      return entry;
-    }
-    if (deleted) this.planDeleted(set, entry);
-    else this.planLive(set, entry);
     return entry;
   }
 
@@ -346,6 +357,71 @@ class ExfatVolume implements FileSystem {
     this.walkSets(parsed.sets, folder, entry.deleted, depth + 1);
   }
 
+  // ---- folders a format left behind -----------------------------------------------------
+
+  /**
+   * Sweep the clusters the caller offers (free, unowned) for directory clusters no live
+   * directory references, as a quick format leaves them, and list their files. exFAT has no
+   * '..' entries: folders are linked to their parents through the parents' entry sets, and a
+   * folder whose parent is lost is placed by the DCF heuristics of `orphanFolderPaths`.
+   */
+  findOrphans(isCandidate: (cluster: number) => boolean, lostRoot: string): FsEntry[] {
+    const cs = this.layout.clusterSize;
+    const swept = new Map<number, SweptCluster>();
+    for (let c = 2; c <= this.maxCluster; c++) {
+      if (this.dirClusters.has(c) || !isCandidate(c)) continue;
+      const at = this.clusterOffset(c);
+      if (!mayBeDirectoryCluster(this.volume.read(at, 2 * ENTRY_SIZE))) continue;
+      const bytes = this.volume.read(at, cs);
+      const scan = scanDirectoryCluster(bytes, this.upcase);
+      if (scan) swept.set(c, { cluster: c, bytes, scan });
+    }
+    if (swept.size === 0) return [];
+    const folders = buildOrphanFolders(swept, cs, MAX_DIR_BYTES, this.upcase);
+    const dcim = this.entries.find((e) => e.isDirectory && !e.deleted && e.folder.length === 0 && /^dcim$/i.test(e.name));
+    const named = new Map<number, string[]>();
+    for (const e of this.entries) if (e.isDirectory && e.firstCluster) named.set(e.firstCluster, [...e.folder, e.name]);
+    const paths = orphanFolderPaths(folders, lostRoot, { dcim: dcim && [dcim.name], namedAt: (c) => named.get(c) });
+
+    const live: FsEntry[] = [];
+    const gone: FsEntry[] = [];
+    let files = 0;
+    for (const f of folders) {
+      const where = paths.get(f.first)!;
+      const found =
+        `found in an old folder at cluster${f.clusters.length > 1 ? 's' : ''} ${f.clusters.join(', ')}` +
+        (f.joins.includes('set-checksum') ? ' (a later cluster joined by the checksum of a set that spans both)' : '') +
+        (f.joins.includes('contiguous-guess') ? ' (later clusters assumed to follow the first)' : '');
+      for (const set of f.sets) {
+        if (set.isDirectory) continue;
+        const entry = this.baseEntry(set, where.path, set.deleted);
+        entry.orphan = true;
+        entry.notes.push(found);
+        if (set.deleted) entry.notes.push('was already deleted before the folder was lost');
+        if (where.guessed) entry.notes.push(`folder path partly guessed: /${where.path.join('/')} (${where.how})`);
+        this.planOrphan(set, entry);
+        (set.deleted ? gone : live).push(entry);
+        files++;
+      }
+    }
+    if (files) {
+      this.diag.info('exfat.orphan-folders', `${folders.length} old folder(s) no live directory references (left by a format?) hold ${files} file entries`);
+    }
+    // Sets still in use first: where two old entries claim the same clusters, the live one is likelier right.
+    return [...live, ...gone];
+  }
+
+  /** An old folder's file: the FAT that chained it is (most likely) gone, so plan it as deleted. */
+  private planOrphan(set: ExfatFileSet, entry: FsEntry): void {
+    entry.basis = set.noFatChain ? 'no-fat-chain' : 'contiguous-guess';
+    if (set.dataLength === 0) return;
+    if (!this.inRange(set.firstCluster)) {
+      entry.notes.push(`first cluster ${set.firstCluster} is outside the volume (2..${this.maxCluster})`);
+      return;
+    }
+    this.planDeleted(set, entry);
+  }
+
   // ---- chains and bytes -----------------------------------------------------------------
 
   /** Follow the FAT from `first` for at most `limit` clusters, guarding loops and bad links. */
@@ -430,6 +506,7 @@ class ExfatVolume implements FileSystem {
     for (const e of extents) {
       for (let c = e.first; c < e.first + e.count && total < MAX_DIR_BYTES; c++) {
         const part = this.volume.read(this.clusterOffset(c), cs);
+        this.dirClusters.add(c);
         parts.push(part);
         total += part.length;
         for (let o = 0; o + ENTRY_SIZE <= part.length; o += ENTRY_SIZE) if (part[o] === 0) return Buffer.concat(parts);

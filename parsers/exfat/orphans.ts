@@ -1,0 +1,324 @@
+/**
+ * Old exFAT directories left in the cluster heap by a quick format (or by any loss of the
+ * directory that named them), as pure functions over raw cluster bytes.
+ *
+ * A quick format rewrites the boot region, the FAT, the allocation bitmap, the up-case table
+ * and the root directory; the old folders' clusters survive until new data lands on them.
+ * Unlike FAT, an exFAT directory has no '.' and '..' entries: a directory cluster is known
+ * only by the entry sets in it (checked by their SetChecksum), and a folder is linked to its
+ * parent only through the parent's entry set whose FirstCluster is the folder's first cluster.
+ * The FAT chain of a multi-cluster directory is gone with the format: its later clusters are
+ * joined to it when they follow it (contiguous, or NoFatChain), or when an entry set that
+ * starts at the end of one cluster checksums only with the start of the other.
+ */
+import { sanitizeName } from '../fat/index.js';
+import {
+  CATEGORY_SECONDARY,
+  ENTRY_SIZE,
+  IN_USE,
+  MAX_SECONDARY_COUNT,
+  MIN_SECONDARY_COUNT,
+  parseEntrySets,
+  TYPE_FILE,
+  TYPE_FILE_DELETED,
+  TYPE_STREAM_EXTENSION_DELETED,
+  type ExfatFileSet,
+  type UpcaseTable,
+} from './entries.js';
+
+/** DCF folder names: 100CANON, 101NIKON, 102_PANA. */
+export const DCF_FOLDER = /^[1-9]\d\d[0-9A-Z_]{5}$/i;
+/** DCF file names: IMG_0001.JPG, DSC_1234.NEF, MVI_0042.MOV. */
+export const DCF_FILE = /^[0-9A-Z_]{4}\d{4}\.[0-9A-Z]{3}$/i;
+
+/** Deepest folder nesting we rebuild; deeper (or looping) parents count as lost. */
+const MAX_DEPTH = 64;
+
+/** What one cluster holds, judged on its own. */
+export interface DirClusterScan {
+  /**
+   * 'dir': it holds valid entry sets from its start (after the tail of a set begun in the cluster
+   * before, if any), with few in-use slots that belong to no set. 'tail': only such a tail, then
+   * free slots: worth joining to the cluster it continues, never a folder by itself.
+   */
+  kind: 'dir' | 'tail';
+  /** Leading slots that are secondary entries of a set begun in another cluster. */
+  lead: number;
+  /** The cluster holds an end-of-directory entry (type 0x00): the directory stops here. */
+  ended: boolean;
+  /** Slot where an entry set starts that runs past the end of the cluster. */
+  openSlot?: number;
+  /** The sets found in this cluster alone. */
+  sets: ExfatFileSet[];
+  /** In-use slots that belong to no set (outside the leading tail and the open set). */
+  implausible: number;
+}
+
+function isSecondaryType(t: number): boolean {
+  return t !== 0 && (t & CATEGORY_SECONDARY) !== 0;
+}
+
+/**
+ * Cheap test on the first two slots of a cluster: could it be a directory cluster? A File
+ * entry (live or not) followed by a Stream Extension of the same state, or a secondary entry
+ * (the tail of a set begun in the cluster before).
+ */
+export function mayBeDirectoryCluster(head: Buffer): boolean {
+  if (head.length < 2 * ENTRY_SIZE) return false;
+  const t = head[0];
+  if (t === TYPE_FILE || t === TYPE_FILE_DELETED) {
+    const count = head[1];
+    return count >= MIN_SECONDARY_COUNT && count <= MAX_SECONDARY_COUNT && head[ENTRY_SIZE] === (TYPE_STREAM_EXTENSION_DELETED | (t & IN_USE));
+  }
+  // File Name, Stream Extension, vendor extension / allocation (benign secondaries), live or not.
+  const low = t & ~IN_USE;
+  return low === 0x40 || low === 0x41 || low === 0x60 || low === 0x61;
+}
+
+/**
+ * Is `bytes` (one cluster) an exFAT directory cluster? Null when it is not. Uses the same
+ * checks as the directory walk (`parseEntrySets`), looking past end-of-directory slots and
+ * keeping sets whose in-use bit is clear.
+ */
+export function scanDirectoryCluster(bytes: Buffer, upcase?: UpcaseTable): DirClusterScan | null {
+  const slots = Math.floor(bytes.length / ENTRY_SIZE);
+  if (slots === 0) return null;
+  const parsed = parseEntrySets(bytes.subarray(0, slots * ENTRY_SIZE), { stopAtEnd: false, includeDeleted: true, upcase });
+  const covered = new Uint8Array(slots);
+  for (const s of parsed.sets) covered.fill(1, s.offset / ENTRY_SIZE, s.offset / ENTRY_SIZE + s.entryCount);
+
+  let lead = 0;
+  while (lead < slots && !covered[lead] && isSecondaryType(bytes[lead * ENTRY_SIZE])) lead++;
+  if (lead > MAX_SECONDARY_COUNT) return null;
+
+  // A set that starts near the end and runs past it: its secondaries so far are no junk.
+  let openSlot: number | undefined;
+  for (let k = slots - 1; k >= lead && k >= slots - 1 - MAX_SECONDARY_COUNT; k--) {
+    if (covered[k]) break;
+    const t = bytes[k * ENTRY_SIZE];
+    if (t !== TYPE_FILE && t !== TYPE_FILE_DELETED) continue;
+    const count = bytes[k * ENTRY_SIZE + 1];
+    if (count < MIN_SECONDARY_COUNT || count > MAX_SECONDARY_COUNT || k + 1 + count <= slots) break;
+    let ok = true;
+    for (let s = k + 1; s < slots && ok; s++) {
+      const st = bytes[s * ENTRY_SIZE];
+      ok = isSecondaryType(st) && (st & IN_USE) === (t & IN_USE) && (s !== k + 1 || st === (TYPE_STREAM_EXTENSION_DELETED | (t & IN_USE)));
+    }
+    if (ok) openSlot = k;
+    break;
+  }
+
+  let ended = false;
+  let implausible = 0;
+  let junkBeforeFirstSet = 0;
+  const firstSet = parsed.sets.length ? parsed.sets[0].offset / ENTRY_SIZE : slots;
+  for (let k = lead; k < slots; k++) {
+    if (covered[k]) continue;
+    if (openSlot !== undefined && k >= openSlot) break;
+    const t = bytes[k * ENTRY_SIZE];
+    if (t === 0) {
+      ended = true;
+      continue;
+    }
+    if (!(t & IN_USE)) continue; // not in use: leftovers of deleted sets
+    implausible++;
+    if (k < firstSet) junkBeforeFirstSet++;
+  }
+
+  if (parsed.sets.length === 0) {
+    if (lead === 0 || implausible > 0) return null;
+    return { kind: 'tail', lead, ended, openSlot, sets: [], implausible };
+  }
+  let setSlots = 0;
+  for (const s of parsed.sets) setSlots += s.entryCount;
+  if (junkBeforeFirstSet > 0 || implausible > Math.max(1, setSlots / 4)) return null;
+  return { kind: 'dir', lead, ended, openSlot, sets: parsed.sets, implausible };
+}
+
+/** A swept cluster that passed `scanDirectoryCluster`. */
+export interface SweptCluster {
+  cluster: number;
+  bytes: Buffer;
+  scan: DirClusterScan;
+}
+
+/** How a folder's later clusters were joined to it. */
+export type JoinBasis = 'no-fat-chain' | 'contiguous-guess' | 'set-checksum';
+
+/** An old folder: its clusters (each in exactly one folder) and the sets they hold. */
+export interface OrphanFolder {
+  /** The folder's first cluster as found (for an unnamed folder, its first surviving cluster). */
+  first: number;
+  clusters: number[];
+  /** Entry sets parsed over the joined clusters (so sets straddling two clusters are whole). */
+  sets: ExfatFileSet[];
+  /** How each later cluster was joined, when there are any. */
+  joins: JoinBasis[];
+  /** The first cluster begins with the tail of a set from a cluster that was not found. */
+  startsMidSet: boolean;
+}
+
+/** A directory entry set naming a folder: the folder's first cluster, size and flags. */
+interface FolderRef {
+  holder: number;
+  set: ExfatFileSet;
+}
+
+function better(a: FolderRef | undefined, b: FolderRef): boolean {
+  return a === undefined || (a.set.deleted && !b.set.deleted);
+}
+
+/**
+ * Group swept directory clusters into folders. A cluster named as a folder's first cluster by
+ * some swept entry set starts a folder, which takes as many following clusters as its
+ * DataLength allows (exactly its clusters under NoFatChain; a guess otherwise); the other
+ * clusters start folders of their own unless they continue one. Every cluster lands in one
+ * folder only, so no file is listed twice.
+ */
+export function buildOrphanFolders(swept: Map<number, SweptCluster>, clusterSize: number, maxDirBytes: number, upcase?: UpcaseTable): OrphanFolder[] {
+  const refs = new Map<number, FolderRef>();
+  const order = [...swept.keys()].sort((a, b) => a - b);
+  for (const c of order) {
+    const s = swept.get(c)!;
+    for (const set of s.scan.sets) {
+      if (!set.isDirectory || set.firstCluster === c || set.dataLength === 0) continue;
+      const target = swept.get(set.firstCluster);
+      if (!target || target.scan.kind !== 'dir' || target.scan.lead > 0) continue;
+      const ref = { holder: c, set };
+      if (better(refs.get(set.firstCluster), ref)) refs.set(set.firstCluster, ref);
+    }
+  }
+
+  const assigned = new Set<number>();
+  const maxClusters = Math.max(1, Math.floor(maxDirBytes / clusterSize));
+  const groups: { clusters: number[]; joins: JoinBasis[]; limit: number; exact: boolean }[] = [];
+
+  /** May `next` continue the folder whose last cluster is `last`? */
+  const continues = (last: SweptCluster, next: SweptCluster | undefined): boolean => {
+    if (!next || assigned.has(next.cluster) || refs.has(next.cluster) || last.scan.ended) return false;
+    // A set left open at the end of `last` must go on at the start of `next`, and only then.
+    return (last.scan.openSlot !== undefined) === (next.scan.lead > 0);
+  };
+  const extend = (g: (typeof groups)[number]): void => {
+    for (;;) {
+      if (g.clusters.length >= g.limit) return;
+      const last = swept.get(g.clusters[g.clusters.length - 1])!;
+      const next = swept.get(last.cluster + 1);
+      if (!continues(last, next)) return;
+      g.clusters.push(next!.cluster);
+      g.joins.push(g.exact ? 'no-fat-chain' : 'contiguous-guess');
+      assigned.add(next!.cluster);
+    }
+  };
+  const start = (c: number, limit: number, exact: boolean) => {
+    const g = { clusters: [c], joins: [] as JoinBasis[], limit, exact };
+    assigned.add(c);
+    groups.push(g);
+    extend(g);
+  };
+
+  for (const c of order) {
+    const ref = refs.get(c);
+    if (!ref || assigned.has(c)) continue;
+    start(c, Math.min(maxClusters, Math.max(1, Math.ceil(ref.set.dataLength / clusterSize))), ref.set.noFatChain);
+  }
+  for (const c of order) if (!assigned.has(c) && swept.get(c)!.scan.kind === 'dir' && swept.get(c)!.scan.lead === 0) start(c, maxClusters, false);
+
+  // Fragmented folders: a set left open at the end of a folder's last cluster that checksums
+  // with the start of exactly one unclaimed cluster proves that cluster is the next one.
+  let joined = true;
+  while (joined) {
+    joined = false;
+    for (const g of groups) {
+      if (g.clusters.length >= g.limit) continue;
+      const last = swept.get(g.clusters[g.clusters.length - 1])!;
+      if (last.scan.openSlot === undefined || last.scan.ended) continue;
+      const at = last.scan.openSlot * ENTRY_SIZE;
+      const fits = order.filter((c) => {
+        const s = swept.get(c)!;
+        if (assigned.has(c) || s.scan.lead === 0) return false;
+        const both = Buffer.concat([last.bytes.subarray(at), s.bytes]);
+        const first = parseEntrySets(both, { stopAtEnd: false, includeDeleted: true, upcase }).sets[0];
+        return first !== undefined && first.offset === 0 && first.entryCount * ENTRY_SIZE > last.bytes.length - at;
+      });
+      if (fits.length !== 1) continue;
+      g.clusters.push(fits[0]);
+      g.joins.push('set-checksum');
+      assigned.add(fits[0]);
+      extend(g);
+      joined = true;
+    }
+  }
+  // Clusters that continue a folder we could not find: folders of their own.
+  for (const c of order) if (!assigned.has(c) && swept.get(c)!.scan.kind === 'dir') start(c, maxClusters, false);
+
+  return groups
+    .map((g) => {
+      const bytes = Buffer.concat(g.clusters.map((c) => swept.get(c)!.bytes));
+      const sets = parseEntrySets(bytes, { stopAtEnd: false, includeDeleted: true, upcase }).sets;
+      return { first: g.clusters[0], clusters: g.clusters, sets, joins: g.joins, startsMidSet: swept.get(g.clusters[0])!.scan.lead > 0 };
+    })
+    .sort((a, b) => a.first - b.first);
+}
+
+/** Where an old folder goes, and whether any part of that path is made up. */
+export interface OrphanPath {
+  path: string[];
+  guessed: boolean;
+  /** How the path was found, in words, for the notes. */
+  how: string;
+}
+
+export interface LiveTree {
+  /** Path of the live DCIM folder at the root, when there is one (cameras recreate it). */
+  dcim?: string[];
+  /** Path of the folder a live directory's entry (live or deleted) names with this first cluster. */
+  namedAt?: (cluster: number) => string[] | undefined;
+}
+
+/**
+ * Give every old folder a path. A folder's name is in its parent's entry set whose
+ * FirstCluster is the folder's first cluster. A folder whose parent is lost: one that holds
+ * DCF folders (100CANON) is DCIM (a guess: the root that named it was rewritten); one that
+ * holds DCF files (IMG_0001.JPG) is a DCF folder of unknown name, DCIM/FOLDER<cluster>; any
+ * other goes under `lostRoot` as FOLDER<cluster>.
+ */
+export function orphanFolderPaths(folders: OrphanFolder[], lostRoot: string, live: LiveTree = {}): Map<number, OrphanPath> {
+  const byFirst = new Map(folders.map((f) => [f.first, f]));
+  const parentOf = new Map<number, { folder: OrphanFolder; set: ExfatFileSet }>();
+  for (const f of folders) {
+    for (const set of f.sets) {
+      if (!set.isDirectory || set.firstCluster === f.first || !byFirst.has(set.firstCluster)) continue;
+      const known = parentOf.get(set.firstCluster);
+      if (!known || (known.set.deleted && !set.deleted)) parentOf.set(set.firstCluster, { folder: f, set });
+    }
+  }
+  const dcim = live.dcim ?? ['DCIM'];
+  const out = new Map<number, OrphanPath>();
+  const resolving = new Set<number>();
+  const resolve = (f: OrphanFolder, depth: number): OrphanPath => {
+    const known = out.get(f.first);
+    if (known) return known;
+    resolving.add(f.first);
+    let result: OrphanPath;
+    const parent = parentOf.get(f.first);
+    const named = live.namedAt?.(f.first);
+    if (parent && depth < MAX_DEPTH && !resolving.has(parent.folder.first)) {
+      const up = resolve(parent.folder, depth + 1);
+      result = { path: [...up.path, sanitizeName(parent.set.name)], guessed: up.guessed, how: up.how };
+    } else if (named) {
+      result = { path: named, guessed: false, how: 'named by an entry of the live tree' };
+    } else if (f.sets.some((s) => s.isDirectory && DCF_FOLDER.test(s.name))) {
+      result = { path: dcim, guessed: true, how: 'holds DCF folders, so taken for DCIM' };
+    } else if (f.sets.some((s) => !s.isDirectory && DCF_FILE.test(s.name))) {
+      result = { path: [...dcim, `FOLDER${f.first}`], guessed: true, how: 'holds DCF-named files, so taken for a camera folder under DCIM' };
+    } else {
+      result = { path: [lostRoot, `FOLDER${f.first}`], guessed: true, how: 'its parent folder was not found' };
+    }
+    resolving.delete(f.first);
+    out.set(f.first, result);
+    return result;
+  };
+  for (const f of folders) resolve(f, 0);
+  return out;
+}
