@@ -67,8 +67,8 @@ function preflight(tools) {
 }
 
 // ---- output formatting ----------------------------------------------------------------------
-const COLS = ['tool', 'outputs', 'intact originals', 'byte-exact', 'trailing garbage', 'truncated', 'duplicate', 'junk', 'wall time (s)'];
-const row = (sc, r) => [r.tool, r.outputs, sc.counts.intact, r.exact, r.trailing, r.truncated, r.duplicate, r.junk, r.seconds.toFixed(2)];
+const COLS = ['tool', 'outputs', 'intact originals', 'byte-exact', 'original name+folder', 'trailing garbage', 'truncated', 'duplicate', 'junk', 'wall time (s)'];
+const row = (sc, r) => [r.tool, r.outputs, sc.counts.intact, r.exact, r.named, r.trailing, r.truncated, r.duplicate, r.junk, r.seconds.toFixed(2)];
 
 function textTable(rows) {
   const all = [COLS, ...rows].map((r) => r.map(String));
@@ -82,7 +82,7 @@ function markdown(results) {
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const sc of results.scenarios) {
     for (const r of sc.tools) {
-      lines.push(`| ${sc.name} | ${sc.counts.total} (${sc.counts.intact}) | ${r.tool} | ${r.exact} | ${r.trailing} | ${r.truncated} | ${r.duplicate} | ${r.junk} | ${r.seconds.toFixed(2)} |`);
+      lines.push(`| ${sc.name} | ${sc.counts.total} (${sc.counts.intact}) | ${r.tool} | ${r.exact} | ${r.named} | ${r.trailing} | ${r.truncated} | ${r.duplicate} | ${r.junk} | ${r.seconds.toFixed(2)} |`);
     }
   }
   return lines.join('\n');

@@ -47,6 +47,8 @@ function classify(buf, idx) {
 export function scoreOutput(outDir, idx, ignore) {
   const best = idx.files.map(() => null); // best class per original
   const hits = idx.files.map(() => 0);
+  // Byte-exact and under its original folder and name (DCIM/100CANON/IMG_0001.JPG), wherever the tool put that tree.
+  const named = idx.files.map(() => false);
   let outputs = 0;
   let junk = 0;
   const junkFiles = [];
@@ -64,6 +66,8 @@ export function scoreOutput(outDir, idx, ignore) {
       continue;
     }
     hits[c.orig]++;
+    const want = idx.files[c.orig].name;
+    if (c.kind === 'exact' && want && (rel === want || rel.endsWith('/' + want))) named[c.orig] = true;
     if (!best[c.orig] || RANK[c.kind] > RANK[best[c.orig]]) best[c.orig] = c.kind;
   }
   const count = (k) => best.filter((b) => b === k).length;
@@ -76,6 +80,7 @@ export function scoreOutput(outDir, idx, ignore) {
     truncated: count('truncated'),
     duplicate: matched - distinct,
     junk,
+    named: named.filter(Boolean).length,
     perOriginal: best,
     junkByExt,
     junkFiles,

@@ -110,7 +110,6 @@ export function scanDirectoryCluster(bytes: Buffer, upcase?: UpcaseTable): DirCl
 
   let ended = false;
   let implausible = 0;
-  let junkBeforeFirstSet = 0;
   const firstSet = parsed.sets.length ? parsed.sets[0].offset / ENTRY_SIZE : slots;
   for (let k = lead; k < slots; k++) {
     if (covered[k]) continue;
@@ -122,7 +121,6 @@ export function scanDirectoryCluster(bytes: Buffer, upcase?: UpcaseTable): DirCl
     }
     if (!(t & IN_USE)) continue; // not in use: leftovers of deleted sets
     implausible++;
-    if (k < firstSet) junkBeforeFirstSet++;
   }
 
   if (parsed.sets.length === 0) {
@@ -131,7 +129,8 @@ export function scanDirectoryCluster(bytes: Buffer, upcase?: UpcaseTable): DirCl
   }
   let setSlots = 0;
   for (const s of parsed.sets) setSlots += s.entryCount;
-  if (junkBeforeFirstSet > 0 || implausible > Math.max(1, setSlots / 4)) return null;
+  // The cluster must open with its sets (a damaged set or two may come first), and hold few strays.
+  if (firstSet - lead > MAX_SECONDARY_COUNT + 1 || implausible > Math.max(1, setSlots / 4)) return null;
   return { kind: 'dir', lead, ended, openSlot, sets: parsed.sets, implausible };
 }
 
@@ -226,6 +225,7 @@ export function buildOrphanFolders(swept: Map<number, SweptCluster>, clusterSize
 
   // Fragmented folders: a set left open at the end of a folder's last cluster that checksums
   // with the start of exactly one unclaimed cluster proves that cluster is the next one.
+  const tails = order.filter((c) => swept.get(c)!.scan.lead > 0);
   let joined = true;
   while (joined) {
     joined = false;
@@ -234,9 +234,9 @@ export function buildOrphanFolders(swept: Map<number, SweptCluster>, clusterSize
       const last = swept.get(g.clusters[g.clusters.length - 1])!;
       if (last.scan.openSlot === undefined || last.scan.ended) continue;
       const at = last.scan.openSlot * ENTRY_SIZE;
-      const fits = order.filter((c) => {
+      const fits = tails.filter((c) => {
         const s = swept.get(c)!;
-        if (assigned.has(c) || s.scan.lead === 0) return false;
+        if (assigned.has(c)) return false;
         const both = Buffer.concat([last.bytes.subarray(at), s.bytes]);
         const first = parseEntrySets(both, { stopAtEnd: false, includeDeleted: true, upcase }).sets[0];
         return first !== undefined && first.offset === 0 && first.entryCount * ENTRY_SIZE > last.bytes.length - at;
