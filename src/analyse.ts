@@ -3,7 +3,7 @@ import type { Diagnostic } from './diagnostics.js';
 import type { FileSystem } from '../parsers/types.js';
 import { detectVolumes, type Volume, type VolumeLayout } from './volumes.js';
 import { detectFileSystem } from './filesystems.js';
-import { planVolume, type PlanOptions, type VolumePlan } from './plan.js';
+import { planPreviousGeometry, planVolume, type PlanOptions, type VolumePlan } from './plan.js';
 import { ExitCode, UserError } from './errors.js';
 import { rebuildLostFat } from '../parsers/fat/index.js';
 
@@ -47,5 +47,9 @@ function analyseVolume(disk: Reader, volume: Volume, planOptions?: PlanOptions):
   const fs = driver ? driver.open(volume.reader) : rebuildLostFat(volume.reader);
   if (!fs) return { volume, problem: 'no FAT or exFAT file system found', diagnostics: [] };
   const plan = planVolume(disk, volume, fs, planOptions);
+  if (driver && fs.diagnostics.some((d) => d.code === 'fat.orphan-geometry')) {
+    const old = rebuildLostFat(volume.reader, { ignore: { clusterSize: fs.geometry.clusterSize, dataOffset: fs.geometry.dataOffset } });
+    if (old) planPreviousGeometry(disk, plan, old, planOptions);
+  }
   return { volume, fs, plan, diagnostics: fs.diagnostics };
 }

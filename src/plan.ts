@@ -182,3 +182,47 @@ function applyCheck(file: RecoveredFile, result: ContentCheck | null): void {
     file.notes.push(`content check failed: ${result.reason}`);
   }
 }
+
+/**
+ * A card formatted again with another cluster size or data start: its old folders name
+ * clusters of the old geometry. List their files through `old` (the geometry rebuilt from
+ * those folders), keep the ones no live or recovered file overlaps and whose format check
+ * does not fail, and take their bytes out of today's carving pool.
+ */
+export function planPreviousGeometry(disk: Reader, plan: VolumePlan, old: FileSystem, options: PlanOptions = {}): void {
+  const { volume, fs } = plan;
+  const taken: ByteRun[] = plan.files.flatMap((f) => f.runs);
+  const overlaps = (runs: ByteRun[]) => runs.some((r) => taken.some((t) => r.offset < t.offset + t.length && t.offset < r.offset + r.length));
+  const lostEntries = [...old.entries.filter((e) => !e.isDirectory), ...(old.findOrphans?.(() => true, LOST_FOLDERS) ?? [])];
+  for (const e of lostEntries) {
+    if (e.isDirectory || e.size === 0) continue;
+    const runs = extentsToRuns(old, volume.offset, e.extents, e.size);
+    const original = originalPathOf(e.folder, e.name);
+    if (runsLength(runs) < e.size || overlaps(runs)) {
+      plan.skipped.push({ volume: volume.index, provenance: 'orphan', originalPath: original, size: e.size, reason: 'listed in a folder of the previous format; its clusters are used by other files now' });
+      continue;
+    }
+    const check = options.validate ? options.validate(new RunsReader(disk, runs), e.size) : null;
+    if (check && !check.ok && !options.keepPartial) {
+      plan.skipped.push({ volume: volume.index, provenance: 'orphan', originalPath: original, size: e.size, reason: `listed in a folder of the previous format; content check failed (${check.reason})` });
+      continue;
+    }
+    const file = baseRecord(volume, e, 'orphan', runs);
+    file.notes.push(`found through the previous format's geometry (cluster size ${old.geometry.clusterSize}, data area at byte ${volume.offset + old.geometry.dataOffset})`);
+    applyCheck(file, check);
+    plan.files.push(file);
+    taken.push(...runs);
+    claimBytes(plan, runs);
+  }
+}
+
+/** Claim today's clusters that hold any of these bytes. */
+function claimBytes(plan: VolumePlan, runs: ByteRun[]): void {
+  const g = plan.fs.geometry;
+  for (const r of runs) {
+    const rel = r.offset - plan.volume.offset - g.dataOffset;
+    const first = Math.max(2, Math.floor(rel / g.clusterSize) + 2);
+    const last = Math.floor((rel + r.length - 1) / g.clusterSize) + 2;
+    for (let c = first; c <= last; c++) plan.owned.claim(c);
+  }
+}

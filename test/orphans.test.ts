@@ -6,7 +6,7 @@ import type { Report } from '../src/report.js';
 import { directoryStart, orphanPaths, type OrphanDirectory } from '../parsers/fat/orphans.js';
 import type { DirEntry } from '../parsers/fat/dirent.js';
 
-describe.each(['quickformat-fat16', 'quickformat-fat32', 'quickformat-exfat'])('%s: a card formatted by the camera', (name) => {
+describe.each(['quickformat-fat16', 'quickformat-fat32', 'quickformat-exfat', 'reformat-fat16'])('%s: a card formatted by the camera', (name) => {
   const m = manifest(name);
   const out = path.join(freshOut(name), 'out');
   const r = runCli(['recover', fixtureImage(name), '--out', out]);
@@ -89,5 +89,17 @@ describe('orphaned folder paths', () => {
     expect(paths.get(11)?.path.length).toBeGreaterThan(0);
     const live = orphanPaths(dirs.slice(2, 3), '_lost', (c) => (c === 40 ? ['DCIM'] : undefined));
     expect(live.get(9)?.path).toEqual(['DCIM', 'FOLDER9']);
+  });
+});
+
+describe('a card formatted again with another cluster size', () => {
+  it('finds the old files through the geometry solved from the old folders', () => {
+    const out = path.join(freshOut('reformat'), 'out');
+    expect(runCli(['recover', fixtureImage('reformat-fat16'), '--out', out]).status).toBe(0);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
+    const today = report.volumes[0].clusterSize!;
+    const orphans = report.files.filter((f) => f.provenance === 'orphan');
+    expect(orphans.length).toBe(manifest('reformat-fat16').files.length);
+    for (const f of orphans) expect(f.notes.join(' ')).toMatch(new RegExp(`previous format's geometry \\(cluster size (?!${today}\\b)\\d+`));
   });
 });

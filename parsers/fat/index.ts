@@ -443,8 +443,10 @@ export const fatDriver: FsDriver = {
  * folders left in the data area, find the root directory if it survives, and list every
  * entry as an orphan whose clusters are a contiguous guess. Null when too few folders agree.
  */
-export function rebuildLostFat(volume: Reader): FileSystem | null {
-  const dirs = findDirectoryStarts(volume);
+export function rebuildLostFat(volume: Reader, options: { ignore?: { clusterSize: number; dataOffset: number } } = {}): FileSystem | null {
+  // Folders that sit where today's geometry puts them belong to today's file system, not the lost one.
+  const today = options.ignore;
+  const dirs = findDirectoryStarts(volume).filter((d) => !today || d.offset !== today.dataOffset + (d.self - 2) * today.clusterSize);
   const solved = solveGeometry(dirs);
   if (!solved) return null;
   const { clusterSize, dataOffset } = solved;
