@@ -71,6 +71,7 @@ export function buildProgram(): Command {
       .description('list every recoverable file (metadata and carved candidates) without writing anything')
       .argument('<source>', 'card image file or block device'),
   )
+    .option('-q, --quiet', 'no progress on stderr')
     .option('--json', 'machine-readable output on stdout')
     .addHelpText('after', '\nExamples:\n  cardrescue list card.img\n  cardrescue list --json /dev/sdb1 > files.json')
     .action((src: string, opts) => withSource(src, (s) => listCommand(s, opts)));

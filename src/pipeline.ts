@@ -10,6 +10,7 @@ import { contentValidator } from './validate.js';
 import { originalPathOf, type RecoveredFile, type SkippedEntry } from './record.js';
 import type { VolumePlan } from './plan.js';
 import { ExitCode, UserError } from './errors.js';
+import type { ProgressEvent } from './progress.js';
 
 export interface PipelineOptions {
   volume?: number;
@@ -23,7 +24,8 @@ export interface PipelineOptions {
   maxchunks?: number;
   /** List each carved ISO BMFF file's boxes in its notes. */
   verbose?: boolean;
-  onProgress?: (event: { stage: 'carve'; bytesDone: number; bytesTotal: number; filesFound: number }) => void;
+  /** Scanner progress: bytes of the carving pool scanned, and files found so far by provenance. */
+  onProgress?: (event: ProgressEvent) => void;
 }
 
 export interface PipelineResult {
@@ -67,14 +69,16 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
   const regions = carveRegions(disk, analysis, carvers, options.volume === undefined);
   const bytesTotal = regions.reduce((n, r) => n + r.runs.reduce((m, x) => m + x.length, 0), 0);
   let before = 0;
+  let carvedSoFar = 0;
   for (const region of regions) {
     const outcome = carveRegion(disk, region, {
       carvers,
       keepPartial: options.keepPartial,
       accept: formatFilter(options.types),
-      onProgress: (done, found) => options.onProgress?.({ stage: 'carve', bytesDone: before + done, bytesTotal, filesFound: files.length + found }),
+      onProgress: (done, found) => options.onProgress?.({ stage: 'scan', done: before + done, total: bytesTotal, found: { ...countByProvenance(files), carved: carvedSoFar + found } }),
     });
     before += outcome.bytesScanned;
+    carvedSoFar += outcome.files.length;
     carving.bytesScanned += outcome.bytesScanned;
     carving.rejected.push(...outcome.rejected);
     const plan = analysis.volumes.find((v) => v.volume.index === region.volume)?.plan;
@@ -82,6 +86,12 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
     files.push(...outcome.files);
   }
   return { analysis, files, skipped: skipped.filter((s) => !files.some((f) => f.originalPath === s.originalPath && f.volume === s.volume)), carving };
+}
+
+function countByProvenance(files: RecoveredFile[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of files) if (f.provenance !== 'carved') out[f.provenance] = (out[f.provenance] ?? 0) + 1;
+  return out;
 }
 
 function forgetMetadata(plan: VolumePlan): void {

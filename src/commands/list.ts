@@ -3,9 +3,12 @@ import { runPipeline, type PipelineOptions } from '../pipeline.js';
 import { fileToReport } from '../report.js';
 import { formatBytes } from '../format.js';
 import { ExitCode } from '../errors.js';
+import { createProgressReporter } from '../progress.js';
 
-export function listCommand(source: ByteSource, opts: PipelineOptions & { json?: boolean }): number {
-  const { analysis, files, skipped } = runPipeline(source, opts);
+export function listCommand(source: ByteSource, opts: PipelineOptions & { json?: boolean; quiet?: boolean }): number {
+  const progress = createProgressReporter({ quiet: opts.quiet });
+  const { analysis, files, skipped } = runPipeline(source, { ...opts, onProgress: (e) => progress.update(e) });
+  progress.stop();
   if (opts.json) {
     process.stdout.write(JSON.stringify({ files: files.map(fileToReport), skipped }, null, 2) + '\n');
     return files.length ? ExitCode.ok : ExitCode.nothingFound;
