@@ -39,3 +39,13 @@ describe('progress', () => {
     expect(runCli(['list', '--json', '-q', fixtureImage('quickformat-fat16')]).stderr).toBe('');
   });
 });
+
+describe('list table', () => {
+  it('shortens long paths in the middle to fit the terminal', async () => {
+    const { fitMiddle } = await import('../src/commands/list.js');
+    expect(fitMiddle('short', 20)).toBe('short');
+    const fitted = fitMiddle('/Holiday 2026/Beach day/Kids building a sandcastle.jpg', 30);
+    expect(fitted).toHaveLength(30);
+    expect(fitted).toMatch(/^\/Holiday.*….*sandcastle\.jpg$/);
+  });
+});

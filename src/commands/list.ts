@@ -23,6 +23,13 @@ export function listCommand(source: ByteSource, opts: PipelineOptions & { json?:
   ]);
   const header = ['PATH', 'SIZE', 'PROVENANCE', 'STATUS', 'FORMAT'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  // On a terminal the path column gives way so each file stays on one line.
+  const columns = process.stdout.isTTY ? process.stdout.columns : undefined;
+  if (columns) {
+    const others = widths.slice(1).reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+    widths[0] = Math.max(20, Math.min(widths[0], columns - others));
+    for (const r of rows) r[0] = fitMiddle(r[0], widths[0]);
+  }
   const line = (r: string[]) => r.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   const out = [line(header), ...rows.map(line)];
   for (const s of skipped) out.push(`(not recoverable) ${s.originalPath}: ${s.reason}`);
@@ -30,4 +37,11 @@ export function listCommand(source: ByteSource, opts: PipelineOptions & { json?:
   out.push(`${files.length} file(s): ${by('allocated')} allocated, ${by('deleted')} deleted, ${by('orphan')} orphaned, ${by('carved')} carved`);
   process.stdout.write(out.join('\n') + '\n');
   return files.length ? ExitCode.ok : ExitCode.nothingFound;
+}
+
+/** 'DCIM/100CANON/…/IMG_0001.JPG': keep both ends of a long path, which is what people read. */
+export function fitMiddle(text: string, width: number): string {
+  if (text.length <= width) return text;
+  const keepEnd = Math.ceil((width - 1) * 0.6);
+  return text.slice(0, width - 1 - keepEnd) + '…' + text.slice(text.length - keepEnd);
 }
