@@ -41,8 +41,8 @@ function barReporter(stream: NodeJS.WriteStream): ProgressReporter {
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: '{stage} [{bar}] {percentage}% | {doneText} of {totalText} | {rate}/s | ETA {eta_formatted} | found: {found}',
-      barsize: 24,
+      format: '{stage} {bar} {percentage}% {doneText}/{totalText} {rate}/s ETA {eta_formatted} | found: {found}',
+      barsize: 16,
       hideCursor: true,
       clearOnComplete: false,
       etaBuffer: 50,
