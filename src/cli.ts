@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, CommanderError } from 'commander';
+import chalk from 'chalk';
 import { ByteSource } from './source/source.js';
 import { ExitCode, UserError } from './errors.js';
 import { toolVersion } from './version.js';
@@ -52,6 +53,8 @@ export function buildProgram(): Command {
     .name('cardrescue')
     .description('Recover photos and videos from memory cards and card images. Never writes to the source.')
     .version(toolVersion())
+    // chalk reads --no-color from argv itself; declared here so commander accepts it anywhere.
+    .option('--no-color', 'no colours in the output (also: NO_COLOR=1)')
     .showHelpAfterError()
     // Before the subcommands are added, so they inherit it: usage errors get our exit code.
     .exitOverride();
@@ -91,6 +94,8 @@ export function buildProgram(): Command {
 }
 
 export function main(argv: string[]): void {
+  // https://no-color.org: any non-empty NO_COLOR, or --no-color, turns colour off whatever else says.
+  if (argv.includes('--no-color') || (process.env.NO_COLOR ?? '') !== '') chalk.level = 0;
   const program = buildProgram();
   try {
     program.parse(argv);

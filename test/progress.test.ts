@@ -49,3 +49,15 @@ describe('list table', () => {
     expect(fitted).toMatch(/^\/Holiday.*….*sandcastle\.jpg$/);
   });
 });
+
+describe('colour', () => {
+  const image = () => fixtureImage('fat16-mbr');
+  const ESC = '\u001b[';
+  it('colours the summary when asked, and never with NO_COLOR or --no-color', async () => {
+    const { freshOut } = await import('./support/fixtures.js');
+    const out = () => `${freshOut('colour')}/out`;
+    expect(runCli(['recover', image(), '--out', out()], { FORCE_COLOR: '1', NO_COLOR: '' }).stdout).toContain(ESC);
+    expect(runCli(['recover', image(), '--out', out()], { FORCE_COLOR: '1', NO_COLOR: '1' }).stdout).not.toContain(ESC);
+    expect(runCli(['recover', image(), '--out', out(), '--no-color'], { FORCE_COLOR: '1', NO_COLOR: '' }).stdout).not.toContain(ESC);
+  });
+});

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Reader, ByteRun } from '../reader.js';
 import { ExitCode, UserError } from '../errors.js';
+import { RangeSet } from './ranges.js';
 
 export type SourceKind = 'image' | 'block-device';
 
@@ -10,14 +11,28 @@ export type SourceKind = 'image' | 'block-device';
 export const SOURCE_OPEN_FLAGS = fs.constants.O_RDONLY;
 
 const SECTOR = 512;
+/** A failed large read is retried in pieces of this size first, then sector by sector only where a piece fails. */
+const PIECE = 64 * 1024;
+
+/** fs.readSync's shape: tests inject read failures through it. */
+export type ReadSyncFn = (fd: number, buffer: Buffer, offset: number, length: number, position: number) => number;
+
+export interface SourceOptions {
+  /** Ranges already known to be unreadable (a ddrescue map): never read, zeros, reported. */
+  knownBad?: readonly ByteRun[];
+  /** The read system call (default fs.readSync). */
+  readSync?: ReadSyncFn;
+}
 
 /**
- * A card or its image, opened read-only. Reads past unreadable sectors:
- * a failing read is retried sector by sector, what cannot be read comes
- * back as zeros and its range is remembered.
+ * A card or its image, opened read-only. Reads past unreadable sectors: a failing read
+ * is retried in 64 KiB pieces, a failing piece sector by sector; what cannot be read
+ * comes back as zeros and its range is remembered (merged), and is not read again.
  */
 export class ByteSource implements Reader {
-  readonly badRanges: ByteRun[] = [];
+  private readonly bad = new RangeSet();
+  /** Read system calls made, and how many of them failed: what a bad area cost. */
+  readonly stats = { calls: 0, failed: 0 };
   private constructor(
     readonly path: string,
     readonly kind: SourceKind,
@@ -25,9 +40,10 @@ export class ByteSource implements Reader {
     private readonly fd: number,
     /** st_rdev for block devices, st_dev for images: used to refuse writing onto the source. */
     readonly device: { dev: number; rdev: number },
+    private readonly readSync: ReadSyncFn,
   ) {}
 
-  static open(sourcePath: string): ByteSource {
+  static open(sourcePath: string, options: SourceOptions = {}): ByteSource {
     const st = statSource(sourcePath);
     let fd: number;
     try {
@@ -41,19 +57,36 @@ export class ByteSource implements Reader {
       fs.closeSync(fd);
       throw new UserError(`${sourcePath}: the ${kind === 'image' ? 'file' : 'device'} is empty (0 bytes); nothing to recover from`, ExitCode.source);
     }
-    return new ByteSource(sourcePath, kind, size, fd, { dev: st.dev, rdev: st.rdev });
+    const source = new ByteSource(sourcePath, kind, size, fd, { dev: st.dev, rdev: st.rdev }, options.readSync ?? fs.readSync);
+    for (const r of options.knownBad ?? []) {
+      const end = Math.min(size, r.offset + r.length);
+      if (r.offset < end) source.bad.add(r.offset, end - r.offset);
+    }
+    return source;
+  }
+
+  /** Unreadable ranges seen so far (and those a bad-sector map gave), sorted and merged. */
+  get badRanges(): readonly ByteRun[] {
+    return this.bad.ranges;
+  }
+
+  /** Total unreadable bytes seen so far. */
+  get badBytes(): number {
+    return this.bad.totalBytes;
   }
 
   read(offset: number, length: number): Buffer {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
     const buf = Buffer.allocUnsafe(n);
-    try {
-      readFully(this.fd, buf, 0, n, offset);
-    } catch (err) {
-      if (!isReadError(err)) throw err;
-      this.readSectorBySector(buf, offset, n);
+    let pos = offset;
+    // Known bad areas are not read again: on a failing card every failed read can take seconds.
+    for (const known of this.bad.within(offset, n)) {
+      if (known.offset > pos) this.readSpan(buf, offset, pos, known.offset);
+      buf.fill(0, known.offset - offset, known.offset + known.length - offset);
+      pos = known.offset + known.length;
     }
+    if (pos < offset + n) this.readSpan(buf, offset, pos, offset + n);
     return buf;
   }
 
@@ -61,43 +94,70 @@ export class ByteSource implements Reader {
     fs.closeSync(this.fd);
   }
 
-  /** Total unreadable bytes seen so far. */
-  get badBytes(): number {
-    return this.badRanges.reduce((sum, r) => sum + r.length, 0);
+  /** Fill buf[pos - base, end - base) from the source, working around read errors. */
+  private readSpan(buf: Buffer, base: number, pos: number, end: number): void {
+    while (pos < end) {
+      const want = end - pos;
+      const got = this.tryRead(buf, base, pos, want);
+      pos += got;
+      if (pos >= end) return;
+      // A read that returned nothing says only that something in it failed: find the failing piece.
+      // (Linux returns the bytes before a bad page first, so then the failure is right at `pos`.)
+      if (got === 0 && want > PIECE) {
+        pos = this.firstFailingPiece(buf, base, pos, end);
+        if (pos >= end) return;
+      }
+      const pieceEnd = Math.min(end, (Math.floor(pos / PIECE) + 1) * PIECE);
+      this.sectorBySector(buf, base, pos, pieceEnd);
+      pos = pieceEnd;
+    }
   }
 
-  private readSectorBySector(buf: Buffer, offset: number, n: number): void {
-    for (let pos = 0; pos < n; ) {
-      const sectorEnd = Math.min(n, pos + SECTOR - ((offset + pos) % SECTOR));
-      try {
-        readFully(this.fd, buf, pos, sectorEnd - pos, offset + pos);
-      } catch (err) {
-        if (!isReadError(err)) throw err;
-        buf.fill(0, pos, sectorEnd);
-        this.recordBad(offset + pos, sectorEnd - pos);
+  private firstFailingPiece(buf: Buffer, base: number, pos: number, end: number): number {
+    while (pos < end) {
+      const pieceEnd = Math.min(end, (Math.floor(pos / PIECE) + 1) * PIECE);
+      const got = this.tryRead(buf, base, pos, pieceEnd - pos);
+      if (got < pieceEnd - pos) return pos + got;
+      pos = pieceEnd;
+    }
+    return end;
+  }
+
+  private sectorBySector(buf: Buffer, base: number, pos: number, end: number): void {
+    while (pos < end) {
+      const sectorStart = pos - (pos % SECTOR);
+      const sectorEnd = Math.min(end, sectorStart + SECTOR);
+      const got = this.tryRead(buf, base, pos, sectorEnd - pos);
+      if (got < sectorEnd - pos) {
+        // The whole sector is lost, not only the bytes asked for: later reads of it give the same zeros.
+        buf.fill(0, Math.max(sectorStart, base) - base, sectorEnd - base);
+        this.bad.add(sectorStart, Math.min(this.size, sectorStart + SECTOR) - sectorStart);
       }
       pos = sectorEnd;
     }
   }
 
-  private recordBad(offset: number, length: number): void {
-    const last = this.badRanges[this.badRanges.length - 1];
-    if (last && last.offset + last.length === offset) last.length += length;
-    else if (!this.badRanges.some((r) => r.offset <= offset && offset < r.offset + r.length)) {
-      this.badRanges.push({ offset, length });
+  /** Read until `length` bytes or the first read error; returns the bytes read. Past the end reads as zeros. */
+  private tryRead(buf: Buffer, base: number, position: number, length: number): number {
+    const at = position - base;
+    let done = 0;
+    while (done < length) {
+      let got: number;
+      this.stats.calls++;
+      try {
+        got = this.readSync(this.fd, buf, at + done, length - done, position + done);
+      } catch (err) {
+        if (!isReadError(err)) throw err;
+        this.stats.failed++;
+        return done;
+      }
+      if (got === 0) {
+        buf.fill(0, at + done, at + length);
+        return length;
+      }
+      done += got;
     }
-  }
-}
-
-function readFully(fd: number, buf: Buffer, at: number, length: number, position: number): void {
-  let done = 0;
-  while (done < length) {
-    const got = fs.readSync(fd, buf, at + done, length - done, position + done);
-    if (got === 0) {
-      buf.fill(0, at + done, at + length);
-      return;
-    }
-    done += got;
+    return done;
   }
 }
 

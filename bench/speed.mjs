@@ -1,0 +1,312 @@
+#!/usr/bin/env node
+// Speed and memory benchmark (issue 5): build big card images with the real tools (cached under
+// bench/work/speed/), then per image measure wall time and peak RSS of a raw sequential read,
+// `cardrescue list`, `cardrescue recover` and PhotoRec. See docs/performance.md.
+//
+//   sudo node bench/speed.mjs [--quick] [--rebuild] [--image video,jpeg,sparse]
+//                             [--tool raw,list,recover,photorec] [--profile] [--keep]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GiB, SPEED_IMAGES, ensureImage, shotPools, imageName } from './lib/speed-images.mjs';
+import { TIME, canDropCaches, measure, dirStats } from './lib/speed-measure.mjs';
+import { summariseProfile, formatProfile } from './lib/speed-profile.mjs';
+import { log, which, run } from './lib/util.mjs';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(benchDir, '..');
+const workDir = path.join(benchDir, 'work', 'speed');
+const samples = path.resolve(process.env.BENCH_SAMPLES ?? path.join(repoRoot, '..', 'shared', 'samples'));
+const cli = path.join(repoRoot, 'dist', 'src', 'cli.js');
+const reader = path.join(benchDir, 'lib', 'speed-read.mjs');
+const CHUNK = 8 * 1024 * 1024; // cardrescue's scan chunk (src/carve.ts SCAN_CHUNK)
+const MB = 1e6;
+
+// ---- arguments ------------------------------------------------------------------------------
+const argv = process.argv.slice(2);
+const flag = (f) => argv.includes(f);
+const listArg = (f) => {
+  const i = argv.indexOf(f);
+  return i >= 0 && argv[i + 1] ? argv[i + 1].split(',') : null;
+};
+const TOOLS = ['raw', 'list', 'recover', 'photorec'];
+if (flag('--help') || flag('-h')) {
+  console.log(`usage: node bench/speed.mjs [--quick] [--rebuild] [--image a,b] [--tool x,y] [--profile] [--keep]
+  --quick     1 GiB video card, 512 MiB JPEG card, 8 GiB sparse card (instead of 4 GiB / 2 GiB / 64 GiB)
+  --rebuild   build the images again even if bench/work/speed/ has them
+  --image     only these images: ${SPEED_IMAGES.map((d) => d.key).join(', ')}
+  --tool      only these measurements: ${TOOLS.join(', ')}
+  --profile   also run \`node --cpu-prof dist/src/cli.js list\` on the JPEG card and summarise it
+  --keep      keep the recovered files under bench/work/speed/out/
+needs root (losetup, FUSE mount, drop_caches). Results: stdout + bench/work/speed/results.json`);
+  process.exit(0);
+}
+const quick = flag('--quick');
+const mode = quick ? 'quick' : 'full';
+const onlyImages = listArg('--image');
+const tools = listArg('--tool') ?? TOOLS;
+const defs = SPEED_IMAGES.filter((d) => !onlyImages || onlyImages.includes(d.key));
+
+// ---- preflight ------------------------------------------------------------------------------
+function preflight() {
+  const problems = [];
+  if (process.getuid?.() !== 0) problems.push('must run as root (losetup, mount.exfat-fuse, drop_caches): sudo node bench/speed.mjs');
+  const needed = {
+    truncate: 'coreutils', timeout: 'coreutils', sfdisk: 'fdisk', losetup: 'mount', umount: 'mount',
+    'mkfs.exfat': 'exfatprogs', 'mount.exfat-fuse': 'exfat-fuse', 'mkfs.fat': 'dosfstools',
+    mcopy: 'mtools', mmd: 'mtools', mdel: 'mtools', photorec: 'testdisk',
+    convert: 'imagemagick', exiftool: 'libimage-exiftool-perl', python3: 'python3',
+  };
+  const missing = Object.entries(needed).filter(([cmd]) => !which(cmd));
+  if (!fs.existsSync(TIME)) missing.push([TIME, 'time']);
+  if (missing.length) {
+    problems.push(`missing: ${missing.map(([c]) => c).join(', ')}\n  install: apt-get install -y ${[...new Set(missing.map(([, p]) => p))].join(' ')}`);
+  }
+  if (!fs.existsSync('/dev/fuse')) problems.push('/dev/fuse missing (FUSE is needed to write the exFAT images)');
+  if (!fs.existsSync(path.join(samples, 'README.md'))) problems.push(`camera samples not found at ${samples} (set BENCH_SAMPLES)`);
+  if (problems.length) {
+    console.error(`bench/speed.mjs cannot run:\n- ${problems.join('\n- ')}`);
+    process.exit(1);
+  }
+}
+
+// ---- machine and code version ---------------------------------------------------------------
+function machine() {
+  const sh = (c, a) => spawnSync(c, a, { encoding: 'utf8' }).stdout?.trim() ?? '';
+  const df = sh('df', ['-PT', workDir]).split('\n')[1]?.split(/\s+/) ?? [];
+  return {
+    nproc: Number(sh('nproc', [])), cpu: os.cpus()[0]?.model, memTotalGiB: +(os.totalmem() / GiB).toFixed(1),
+    kernel: os.release(), node: process.version, workFs: df[1], workDevice: df[0],
+  };
+}
+
+function buildCardrescue() {
+  const t0 = Date.now();
+  const r = run('npx', ['tsc', '-p', '.'], { cwd: repoRoot, check: false });
+  const git = (...a) => run('git', ['-C', repoRoot, ...a], { check: false }).stdout.trim();
+  const info = {
+    head: git('rev-parse', '--short', 'HEAD'),
+    dirty: git('status', '--porcelain', '--', 'src', 'parsers', 'carvers').split('\n').filter(Boolean),
+    tsc: r.status === 0 ? 'ok' : `failed (exit ${r.status}): ${(r.stdout + r.stderr).trim().split('\n').slice(0, 3).join(' / ')}`,
+    tscSeconds: Math.round((Date.now() - t0) / 100) / 10,
+  };
+  log(`cardrescue ${info.head}${info.dirty.length ? ` + ${info.dirty.length} uncommitted changes` : ''}: tsc ${info.tsc}`);
+  if (r.status !== 0 && !fs.existsSync(cli)) {
+    console.error(`bench/speed.mjs: tsc failed and ${cli} is missing`);
+    process.exit(1);
+  }
+  return info;
+}
+
+// ---- one measurement ------------------------------------------------------------------------
+const out = (img, tool) => path.join(workDir, 'out', `${img.key}-${tool}`);
+
+function commandFor(tool, img) {
+  switch (tool) {
+    case 'raw': return { cmd: 'node', args: [reader, img.image, String(CHUNK)] };
+    case 'list': return { cmd: 'node', args: [cli, 'list', img.image] };
+    case 'recover': return { cmd: 'node', args: [cli, 'recover', img.image, '--out', out(img, tool), '-q'] };
+    case 'photorec': {
+      const cmd = ['partition_none', 'fileopt', 'everything', 'disable',
+        'jpg', 'enable', 'mov', 'enable', 'tif', 'enable', 'riff', 'enable', 'wholespace', 'search'].join(',');
+      return { cmd: 'photorec', args: ['/log', '/d', path.join(out(img, tool), 'recup'), '/cmd', img.image, cmd], cwd: out(img, tool) };
+    }
+  }
+  throw new Error(tool);
+}
+
+function measureTool(tool, img, { cold, timeoutSec }) {
+  const dir = out(img, tool);
+  const { cmd, args, cwd } = commandFor(tool, img);
+  const once = () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    if (tool === 'photorec') fs.mkdirSync(dir, { recursive: true });
+    return measure(cmd, args, { cwd, logDir: path.join(workDir, 'logs'), tag: `${img.key}-${tool}`, timeoutSec, drop: cold });
+  };
+  log(`${path.basename(img.image)}: ${tool}${cold ? ' (page cache dropped)' : ''}`);
+  let m = once();
+  if (!cold && !m.timedOut) {
+    log(`  ${m.seconds.toFixed(1)} s (first run, warming the cache); again:`);
+    m = { ...once(), firstRunSeconds: m.seconds };
+  }
+  const res = {
+    tool, seconds: m.seconds, exit: m.exit, timedOut: m.timedOut || undefined, timeoutSec: m.timedOut ? timeoutSec : undefined,
+    peakRssMB: m.peakRssKB != null ? m.peakRssKB / 1024 : null, userSec: m.userSec, sysSec: m.sysSec,
+    cpuPercent: m.cpuPercent, majorFaults: m.majorFaults, firstRunSeconds: m.firstRunSeconds,
+  };
+  if (m.exit !== 0 && !m.timedOut) res.stderr = m.stderrTail;
+  if (tool === 'raw') {
+    try {
+      const j = JSON.parse(fs.readFileSync(m.stdoutFile, 'utf8'));
+      res.readerMBps = +j.MBps.toFixed(1);
+      res.bytesRead = j.bytes;
+    } catch { /* reported by exit status */ }
+  }
+  if (tool === 'list') res.listLines = fs.readFileSync(m.stdoutFile, 'utf8').split('\n').filter(Boolean).length;
+  if (tool === 'recover' || tool === 'photorec') {
+    const s = dirStats(dir);
+    res.outputFiles = s.files;
+    res.outputBytes = s.bytes;
+    if (tool === 'recover') {
+      try {
+        const rep = JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8'));
+        const tally = (k) => rep.files.reduce((acc, f) => ((acc[f[k]] = (acc[f[k]] ?? 0) + 1), acc), {});
+        res.report = { files: rep.files.length, provenance: tally('provenance'), status: tally('status') };
+        res.outputFiles -= ['report.json', 'report.html'].filter((f) => fs.existsSync(path.join(dir, f))).length;
+      } catch (e) {
+        res.report = { error: String(e.message ?? e) };
+      }
+    } else {
+      res.outputFiles -= ['photorec.log', 'photorec.ses'].filter((f) => fs.existsSync(path.join(dir, f))).length;
+    }
+  }
+  if (!flag('--keep')) fs.rmSync(dir, { recursive: true, force: true });
+  log(`  ${res.seconds.toFixed(1)} s, peak RSS ${res.peakRssMB?.toFixed(0)} MB${res.timedOut ? ' (TIMED OUT)' : ''}${res.exit ? ` exit ${res.exit}` : ''}`);
+  return res;
+}
+
+// ---- tables ---------------------------------------------------------------------------------
+const fmtSize = (b) => (b >= GiB ? `${+(b / GiB).toFixed(2)} GiB` : `${+(b / 2 ** 20).toFixed(0)} MiB`);
+
+function rows(results) {
+  const out = [];
+  for (const img of results.images) {
+    const raw = img.runs.find((r) => r.tool === 'raw');
+    for (const r of img.runs) {
+      const mbps = img.size / MB / r.seconds;
+      const rawMBps = raw ? img.size / MB / raw.seconds : null;
+      const label = r.tool === 'raw' ? 'raw read (node, 8 MiB)' : r.tool === 'photorec' ? 'PhotoRec' : `cardrescue ${r.tool}`;
+      out.push([img.key, fmtSize(img.size), label,
+        r.timedOut ? `> ${r.timeoutSec}` : r.seconds.toFixed(1),
+        r.timedOut ? `< ${mbps.toFixed(0)}` : mbps.toFixed(0),
+        rawMBps ? (r.timedOut ? `< ${(mbps / rawMBps).toFixed(2)}` : (mbps / rawMBps).toFixed(2)) : '',
+        r.peakRssMB != null ? r.peakRssMB.toFixed(0) : '?']);
+    }
+  }
+  return out;
+}
+const HEAD = ['image', 'size', 'tool', 'wall s', 'MB/s', 'ratio to raw read', 'peak RSS MB'];
+
+function textTable(head, body) {
+  const all = [head, ...body].map((r) => r.map(String));
+  const w = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  const line = (r) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ');
+  return [line(all[0]), w.map((n) => '-'.repeat(n)).join('-|-'), ...all.slice(1).map(line)].join('\n');
+}
+const mdTable = (head, body) => [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`,
+  ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+/** The ratios the issue names, with their targets. */
+function targets(results) {
+  const t = [];
+  const get = (img, tool) => img.runs.find((r) => r.tool === tool);
+  for (const img of results.images) {
+    const raw = get(img, 'raw');
+    const list = get(img, 'list');
+    const rec = get(img, 'recover');
+    const pr = get(img, 'photorec');
+    if (raw && list) {
+      const v = raw.seconds / list.seconds;
+      t.push({ image: img.key, what: 'list MB/s ÷ raw read MB/s', value: +v.toFixed(2), target: '≥ 0.70', met: v >= 0.7 });
+    }
+    if (rec && pr) {
+      const v = pr.seconds / rec.seconds;
+      const need = img.key === 'video' ? 3 : img.key === 'jpeg' ? 5 : null;
+      t.push({ image: img.key, what: 'PhotoRec time ÷ recover time', value: +v.toFixed(2), lowerBound: pr.timedOut || undefined,
+        target: need ? `≥ ${need}` : '(none)', met: need ? v >= need : null });
+    }
+    if (img.key !== 'jpeg') {
+      const peak = Math.max(...[list, rec].filter(Boolean).map((r) => r.peakRssMB ?? 0));
+      if (list || rec) t.push({ image: img.key, what: 'cardrescue peak RSS MB (list, recover)', value: +peak.toFixed(0), target: '≤ 200', met: peak <= 200 });
+    }
+  }
+  return t;
+}
+const targetRows = (t) => t.map((x) => [x.image, x.what, `${x.lowerBound ? '> ' : ''}${x.value}`, x.target, x.met == null ? '' : x.met ? 'met' : 'MISSED']);
+const THEAD = ['image', 'ratio', 'value', 'target', ''];
+
+// ---- main -----------------------------------------------------------------------------------
+preflight();
+fs.mkdirSync(workDir, { recursive: true });
+const t0 = Date.now();
+const results = { date: new Date().toISOString(), mode, machine: machine(), samples, images: [] };
+
+// 1. images (cached)
+const pools = shotPools({ samples, workDir });
+const images = defs.map((def) => {
+  const size = quick ? def.size.quick : def.size.full;
+  const m = ensureImage(def, { dir: workDir, size, rebuild: flag('--rebuild'), pools });
+  return { def, ...m };
+});
+results.buildSeconds = Math.round((Date.now() - t0) / 1000);
+
+// 2. cardrescue as it is right now
+results.cardrescue = buildCardrescue();
+const cold = canDropCaches();
+results.pageCache = cold ? 'dropped before every measurement (sync; echo 3 > /proc/sys/vm/drop_caches)'
+  : 'could not drop the page cache: every measurement was run twice, the second (warm) run is reported';
+log(results.pageCache);
+
+// 3. measurements
+const free = fs.statfsSync(workDir);
+const freeBytes = free.bavail * free.bsize;
+for (const img of images) {
+  const entry = {
+    key: img.def.key, label: img.label, image: path.relative(repoRoot, img.image), size: img.size, fs: img.fs,
+    clusterSize: img.clusterSize, files: img.files, bytes: img.bytes, deleted: img.deleted, kinds: img.kinds,
+    allocatedBytes: img.allocatedBytes, steps: img.steps, buildSeconds: img.buildSeconds, cached: !!img.cached, runs: [],
+  };
+  results.images.push(entry);
+  for (const tool of tools) {
+    if (tool === 'photorec' && freeBytes < img.bytes * 2.5) {
+      log(`skipping photorec on ${img.def.key}: only ${fmtSize(freeBytes)} free`);
+      continue;
+    }
+    const timeoutSec = tool === 'photorec' && img.def.photorec === 'optional' ? 300 : 3600;
+    entry.runs.push(measureTool(tool, { ...img, key: img.def.key }, { cold, timeoutSec }));
+  }
+}
+
+// 4. optional CPU profile of `list` on the JPEG card
+const jpegImg = images.find((i) => i.def.key === 'jpeg');
+if (flag('--profile') && jpegImg) {
+  const profDir = path.join(workDir, 'profile');
+  fs.rmSync(profDir, { recursive: true, force: true });
+  log(`profiling: node --cpu-prof dist/src/cli.js list ${path.basename(jpegImg.image)}`);
+  const r = run('node', ['--cpu-prof', `--cpu-prof-dir=${profDir}`, cli, 'list', jpegImg.image], { check: false });
+  const prof = fs.existsSync(profDir) && fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (prof) {
+    results.profile = { image: 'jpeg', command: 'node --cpu-prof dist/src/cli.js list IMG', seconds: +r.seconds.toFixed(1),
+      file: path.relative(repoRoot, path.join(profDir, prof)), ...summariseProfile(path.join(profDir, prof), 20) };
+  }
+}
+
+results.seconds = Math.round((Date.now() - t0) / 1000);
+fs.writeFileSync(path.join(workDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+
+// 5. report
+const m = results.machine;
+console.log(`\n# cardrescue speed benchmark (${mode}) — cardrescue ${results.cardrescue.head}` +
+  `${results.cardrescue.dirty.length ? ` + uncommitted changes (${results.cardrescue.dirty.length} files)` : ''}, ${results.date.slice(0, 16)}Z`);
+console.log(`machine: ${m.nproc} cores (${m.cpu}), ${m.memTotalGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}, images on ${m.workFs} (${m.workDevice})`);
+console.log(`page cache: ${results.pageCache}; MB = 10^6 bytes; MB/s = image size ÷ wall time\n`);
+for (const img of results.images) {
+  const k = Object.entries(img.kinds).map(([kind, v]) => `${v.files} ${kind} (${fmtSize(v.bytes)})`).join(', ');
+  console.log(`- ${img.key}: ${path.basename(img.image)}, ${fmtSize(img.size)} ${img.fs}, ${img.clusterSize / 1024} KiB clusters: ` +
+    `${img.files} files, ${fmtSize(img.bytes)} (${k}); ${img.deleted} deleted. ${img.steps.join(' → ')}`);
+}
+console.log('');
+console.log(textTable(HEAD, rows(results)));
+console.log('');
+console.log(textTable(THEAD, targetRows(targets(results))));
+for (const img of results.images) for (const r of img.runs.filter((r) => r.exit !== 0 || r.timedOut)) {
+  console.log(`note: ${img.key} ${r.tool}: ${r.timedOut ? `killed after ${r.timeoutSec} s` : `exit ${r.exit}`}${r.stderr ? `: ${r.stderr}` : ''}`);
+}
+if (results.profile) console.log(`\nCPU profile of \`cardrescue list\` on the JPEG card (${results.profile.seconds} s):\n${formatProfile(results.profile)}`);
+results.targets = targets(results);
+fs.writeFileSync(path.join(workDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+const md = `${mdTable(HEAD, rows(results))}\n\n${mdTable(THEAD, targetRows(results.targets))}\n`;
+fs.writeFileSync(path.join(workDir, 'results.md'), md);
+console.log(`\nTotal ${results.seconds} s (images ${results.buildSeconds} s); results in ${path.relative(process.cwd(), path.join(workDir, 'results.json'))}, Markdown tables in results.md`);
