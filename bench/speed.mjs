@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GiB, SPEED_IMAGES, ensureImage, shotPools, imageName } from './lib/speed-images.mjs';
+import { GiB, SPEED_IMAGES, ensureImage, shotPools } from './lib/speed-images.mjs';
 import { TIME, canDropCaches, measure, dirStats } from './lib/speed-measure.mjs';
 import { summariseProfile, formatProfile } from './lib/speed-profile.mjs';
 import { log, which, run } from './lib/util.mjs';
