@@ -26,6 +26,19 @@ export const TRAILER_PADDING_ALIGN = 32 * KiB;
 export const MAX_SEF_TRAILER = 64 * MiB;
 /** How much of an APP1 Exif segment is parsed for the camera and date. */
 export const MAX_EXIF_META_BYTES = 64 * KiB;
+/** Bytes an encoder may leave between a scan's last MCU and the next marker (the entropy validator). */
+export const JPEG_SCAN_TAIL = 16;
+
+// ---- Fragment reassembly (src/reassemble.ts) ---------------------------------------------
+
+/** Clusters of the pool skipped between the first fragment and the second (gap g = 1 .. this). */
+export const MAX_GAP_CLUSTERS = 4096;
+/** Cluster boundaries tried as the end of the first fragment, going back from where the decoding failed. */
+export const MAX_SPLIT_CANDIDATES = 32;
+/** (split, gap) pairs tried for one file. */
+export const MAX_REASSEMBLY_CANDIDATES = 100_000;
+/** Bytes the validator may decode while trying the candidates of one file. */
+export const MAX_REASSEMBLY_WORK = 512 * MiB;
 
 // ---- TIFF and TIFF-based raws ------------------------------------------------------------
 

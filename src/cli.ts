@@ -7,6 +7,7 @@ import { toolVersion } from './version.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
 import { recoverCommand } from './commands/recover.js';
+import { readBadMap } from './badmap.js';
 
 function volumeNumber(value: string): number {
   const n = Number(value);
@@ -32,16 +33,24 @@ function withScanOptions(cmd: Command): Command {
     .option('--no-carve', 'only what the file system metadata describes')
     .option('--carve-only', 'ignore file system metadata; find files by their content alone')
     .option('--keep-partial', 'also write files that fail their format check, marked damaged')
+    .option('--bad-map <file>', 'GNU ddrescue mapfile of the source: its unread areas count as unreadable')
     .option('--lastchunk <box>', 'ISO BMFF (CR3/MOV/MP4): the box that ends a file (default mdat)')
     .option('--maxchunks <n>', 'ISO BMFF: at most this many top-level boxes per file', positiveInt)
     .option('-v, --verbose', 'list each carved ISO BMFF file\'s boxes (name, size, offset)');
 }
 
-/** Open the source, run the command, always close; user errors become one line and an exit code. */
-function withSource(sourcePath: string, run: (source: ByteSource) => number): void {
-  const source = ByteSource.open(sourcePath);
+/**
+ * Open the source (with --bad-map's unreadable ranges), run the command, always close;
+ * user errors become one line and an exit code.
+ */
+async function withSource(sourcePath: string, opts: { badMap?: string }, run: (source: ByteSource) => number | Promise<number>): Promise<void> {
+  const map = opts.badMap ? readBadMap(opts.badMap) : undefined;
+  const source = ByteSource.open(sourcePath, { knownBad: map?.ranges });
   try {
-    process.exitCode = run(source);
+    if (map && map.extent !== source.size) {
+      process.stderr.write(`cardrescue: warning: --bad-map ${opts.badMap} describes ${map.extent} bytes but ${sourcePath} has ${source.size}; is it this card's map?\n`);
+    }
+    process.exitCode = await run(source);
   } finally {
     source.close();
   }
@@ -65,8 +74,9 @@ export function buildProgram(): Command {
     .argument('<source>', 'card image file or block device (/dev/sdX, /dev/sdX1, /dev/loopN)')
     .option('--volume <n>', 'only this volume', volumeNumber)
     .option('--json', 'machine-readable output on stdout')
-    .addHelpText('after', '\nExamples:\n  cardrescue info card.img\n  sudo cardrescue info /dev/sdb')
-    .action((src: string, opts) => withSource(src, (s) => infoCommand(s, opts)));
+    .option('--bad-map <file>', 'GNU ddrescue mapfile of the source: its unread areas count as unreadable')
+    .addHelpText('after', '\nExamples:\n  cardrescue info card.img\n  sudo cardrescue info /dev/sdb\n  cardrescue info card.img --bad-map card.map')
+    .action((src: string, opts) => withSource(src, opts, (s) => infoCommand(s, opts)));
 
   withScanOptions(
     program
@@ -77,7 +87,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'no progress on stderr')
     .option('--json', 'machine-readable output on stdout')
     .addHelpText('after', '\nExamples:\n  cardrescue list card.img\n  cardrescue list --json /dev/sdb1 > files.json')
-    .action((src: string, opts) => withSource(src, (s) => listCommand(s, opts)));
+    .action((src: string, opts) => withSource(src, opts, (s) => listCommand(s, opts)));
 
   withScanOptions(
     program
@@ -88,17 +98,17 @@ export function buildProgram(): Command {
   )
     .option('--json', 'print report.json on stdout instead of the summary')
     .option('-q, --quiet', 'print nothing on success')
-    .addHelpText('after', '\nExamples:\n  cardrescue recover card.img --out ~/rescued\n  sudo cardrescue recover /dev/sdb --out /media/backup/rescued')
-    .action((src: string, opts) => withSource(src, (s) => recoverCommand(s, opts)));
+    .addHelpText('after', '\nExamples:\n  cardrescue recover card.img --out ~/rescued\n  sudo cardrescue recover /dev/sdb --out /media/backup/rescued\n  cardrescue recover card.img --bad-map card.map --out ~/rescued')
+    .action((src: string, opts) => withSource(src, opts, (s) => recoverCommand(s, opts)));
   return program;
 }
 
-export function main(argv: string[]): void {
+export async function main(argv: string[]): Promise<void> {
   // https://no-color.org: any non-empty NO_COLOR, or --no-color, turns colour off whatever else says.
   if (argv.includes('--no-color') || (process.env.NO_COLOR ?? '') !== '') chalk.level = 0;
   const program = buildProgram();
   try {
-    program.parse(argv);
+    await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode === 0 ? 0 : ExitCode.usage;
@@ -113,4 +123,4 @@ export function main(argv: string[]): void {
   }
 }
 
-main(process.argv);
+void main(process.argv);

@@ -42,42 +42,111 @@ export interface WriteResult {
   sha256: string;
 }
 
-/**
- * Copy a file's runs from the source into the output folder, hashing as it goes.
- * Opens with O_EXCL so an existing file is never replaced.
- */
-export function writeRecovered(source: Reader, file: RecoveredFile, outDir: string, relPath: string): WriteResult {
+/** Create the file under a name nobody has: O_EXCL, so an existing file is never replaced. */
+function openUnique(outDir: string, relPath: string): { fd: number; rel: string; full: string } {
   let rel = relPath;
-  let fd = -1;
-  for (let n = 2; fd < 0; n++) {
+  for (let n = 2; ; n++) {
     const full = path.join(outDir, rel);
-    fs.mkdirSync(path.dirname(full), { recursive: true });
     try {
-      fd = fs.openSync(full, 'wx');
+      fs.mkdirSync(path.dirname(full), { recursive: true });
+      return { fd: fs.openSync(full, 'wx'), rel, full };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw outputError(full, err);
       rel = withSuffix(relPath, n);
     }
   }
-  const full = path.join(outDir, rel);
+}
+
+/** The file's bytes, chunk by chunk, in file order. */
+function* fileChunks(source: Reader, file: RecoveredFile): Generator<Buffer> {
+  for (const run of file.runs) {
+    for (let done = 0; done < run.length; ) {
+      const buf = source.read(run.offset + done, Math.min(CHUNK, run.length - done));
+      if (buf.length === 0) break;
+      yield buf;
+      done += buf.length;
+    }
+  }
+}
+
+function writeAll(fd: number, buf: Buffer): void {
+  for (let done = 0; done < buf.length; ) done += fs.writeSync(fd, buf, done, buf.length - done);
+}
+
+/** A file that could not be written whole is removed: no half file looks like a recovered one. */
+function discard(fd: number, full: string): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already failing; the unlink below is what matters
+  }
+  fs.rmSync(full, { force: true });
+}
+
+function finish(fd: number, full: string, file: RecoveredFile): void {
+  try {
+    fs.closeSync(fd);
+  } catch (err) {
+    fs.rmSync(full, { force: true });
+    throw outputError(full, err);
+  }
+  if (file.mtime && !Number.isNaN(file.mtime.getTime())) fs.utimesSync(full, file.atime ?? file.mtime, file.mtime);
+}
+
+/**
+ * Copy a file's runs from the source into the output folder, hashing as it goes.
+ * Opens with O_EXCL so an existing file is never replaced; a failed write leaves no file.
+ */
+export function writeRecovered(source: Reader, file: RecoveredFile, outDir: string, relPath: string): WriteResult {
+  const { fd, rel, full } = openUnique(outDir, relPath);
   const hash = crypto.createHash('sha256');
   try {
-    for (const run of file.runs) {
-      for (let done = 0; done < run.length; ) {
-        const buf = source.read(run.offset + done, Math.min(CHUNK, run.length - done));
-        if (buf.length === 0) break;
-        hash.update(buf);
-        fs.writeSync(fd, buf);
-        done += buf.length;
+    for (const buf of fileChunks(source, file)) {
+      hash.update(buf);
+      writeAll(fd, buf);
+    }
+  } catch (err) {
+    discard(fd, full);
+    throw outputError(full, err);
+  }
+  finish(fd, full, file);
+  return { path: rel, sha256: hash.digest('hex') };
+}
+
+/**
+ * writeRecovered that lets the event loop run between chunks, so a signal handler can ask
+ * it to stop: then the unfinished file is removed and the result is null.
+ */
+export async function writeRecoveredAsync(
+  source: Reader,
+  file: RecoveredFile,
+  outDir: string,
+  relPath: string,
+  shouldStop: () => boolean = () => false,
+): Promise<WriteResult | null> {
+  const { fd, rel, full } = openUnique(outDir, relPath);
+  const hash = crypto.createHash('sha256');
+  try {
+    for (const buf of fileChunks(source, file)) {
+      hash.update(buf);
+      writeAll(fd, buf);
+      await yieldToEventLoop();
+      if (shouldStop()) {
+        discard(fd, full);
+        return null;
       }
     }
   } catch (err) {
-    fs.closeSync(fd);
+    discard(fd, full);
     throw outputError(full, err);
   }
-  fs.closeSync(fd);
-  if (file.mtime && !Number.isNaN(file.mtime.getTime())) fs.utimesSync(full, file.atime ?? file.mtime, file.mtime);
+  finish(fd, full, file);
   return { path: rel, sha256: hash.digest('hex') };
+}
+
+/** One turn of the event loop: pending signals get handled. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function outputError(p: string, err: unknown): Error {

@@ -10,6 +10,7 @@ import { contentValidator } from './validate.js';
 import { originalPathOf, type RecoveredFile, type SkippedEntry } from './record.js';
 import type { VolumePlan } from './plan.js';
 import { ExitCode, UserError } from './errors.js';
+import { reassembleRegion, type ReassembleStats } from './reassemble.js';
 import type { ProgressEvent } from './progress.js';
 
 export interface PipelineOptions {
@@ -24,6 +25,12 @@ export interface PipelineOptions {
   maxchunks?: number;
   /** List each carved ISO BMFF file's boxes in its notes. */
   verbose?: boolean;
+  /** Rebuild JPEGs split in two fragments after carving (bifragment gap carving; default on). */
+  reassemble?: boolean;
+  /** Reassembly: pool clusters tried between two fragments (default MAX_GAP_CLUSTERS). */
+  maxGap?: number;
+  /** Reassembly: (split, gap) pairs tried per file (default MAX_REASSEMBLY_CANDIDATES). */
+  maxCandidates?: number;
   /** Scanner progress: bytes of the carving pool scanned, and files found so far by provenance. */
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -32,7 +39,7 @@ export interface PipelineResult {
   analysis: Analysis;
   files: RecoveredFile[];
   skipped: SkippedEntry[];
-  carving: { bytesScanned: number; rejected: CarveOutcome['rejected'] };
+  carving: { bytesScanned: number; rejected: CarveOutcome['rejected']; reassembly?: ReassembleStats };
 }
 
 export function selectCarvers(types?: string[], bmff: BmffOptions = {}): Carver[] {
@@ -82,8 +89,16 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
     carving.bytesScanned += outcome.bytesScanned;
     carving.rejected.push(...outcome.rejected);
     const plan = analysis.volumes.find((v) => v.volume.index === region.volume)?.plan;
-    if (plan) for (const f of outcome.files) borrowName(f, plan);
-    files.push(...outcome.files);
+    let found = outcome.files;
+    if (options.reassemble !== false) {
+      const r = reassembleRegion(disk, region, outcome, plan, files, { keepPartial: options.keepPartial, maxGap: options.maxGap, maxCandidates: options.maxCandidates });
+      found = r.files;
+      for (const f of r.replaced) files.splice(files.indexOf(f), 1);
+      const total = (carving.reassembly ??= { candidates: 0, reassembled: 0, partial: 0, dropped: 0, trials: 0 });
+      for (const k of Object.keys(total) as (keyof ReassembleStats)[]) total[k] += r.stats[k];
+    }
+    if (plan) for (const f of found) if (f.provenance === 'carved') borrowName(f, plan);
+    files.push(...found);
   }
   return { analysis, files, skipped: skipped.filter((s) => !files.some((f) => f.originalPath === s.originalPath && f.volume === s.volume)), carving };
 }

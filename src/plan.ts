@@ -5,6 +5,7 @@ import type { RecoveredFile, SkippedEntry, Validation } from './record.js';
 import { originalPathOf } from './record.js';
 import { OwnershipMap } from './ownership.js';
 import type { Volume } from './volumes.js';
+import { badRangesOf, firstUnreadableAt } from './source/ranges.js';
 
 /** What a format walker says of a file's bytes; null when no walker knows the format. */
 export interface ContentCheck extends Validation {
@@ -92,7 +93,8 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
       skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'its clusters are already recovered as another file' });
       return;
     }
-    if (choice.check && !choice.check.ok && !options.keepPartial) {
+    // A check that fails where the source could not be read says nothing of the guess: keep the file, damaged.
+    if (choice.check && !choice.check.ok && !options.keepPartial && firstUnreadableAt(choice.runs, badRangesOf(disk)) < 0) {
       skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: `content check failed on the contiguous guess (${choice.check.reason}); clusters returned to the carving pool` });
       unplaced.push(e);
       return;
@@ -115,7 +117,17 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
     const orphans = fs.findOrphans((c) => !owned.isOwned(c) && !fs.isAllocated(c), LOST_FOLDERS);
     for (const e of orphans) placeLost(e, 'orphan');
   }
+  for (const f of files) clipToSource(f, disk.size);
   return { volume, fs, files, skipped, owned, unplaced };
+}
+
+/** A truncated image ends before the volume does: runs past its end are cut, the file marked damaged. */
+function clipToSource(file: RecoveredFile, size: number): void {
+  if (file.runs.every((r) => r.offset + r.length <= size)) return;
+  const before = runsLength(file.runs);
+  file.runs = file.runs.filter((r) => r.offset < size).map((r) => ({ offset: r.offset, length: Math.min(r.length, size - r.offset) }));
+  file.status = 'damaged';
+  file.notes.push(`only ${runsLength(file.runs)} of ${before} bytes lie within the source, which ends at byte ${size} (a truncated image?)`);
 }
 
 interface RunChoice {

@@ -2,6 +2,7 @@ import type { ByteRun } from './reader.js';
 import type { Analysis } from './analyse.js';
 import type { RecoveredFile, SkippedEntry } from './record.js';
 import { toolVersion } from './version.js';
+import { unreadableParts } from './source/ranges.js';
 
 /** report.json, documented in docs/report.md. Benchmarks and users' scripts read it: keep it stable. */
 export interface Report {
@@ -11,6 +12,8 @@ export interface Report {
   started: string;
   finished: string;
   complete: boolean;
+  /** Why the recovery stopped early (complete: false): a signal or an output error. */
+  stopped?: StopInfo;
   partitionTable: string;
   volumes: ReportVolume[];
   gaps: [number, number][];
@@ -18,6 +21,13 @@ export interface Report {
   files: ReportFile[];
   skipped: SkippedEntry[];
   summary: ReportSummary;
+}
+
+export interface StopInfo {
+  reason: 'SIGINT' | 'SIGTERM' | 'output-error';
+  message: string;
+  /** Files found but not written. */
+  filesNotWritten: number;
 }
 
 export interface ReportVolume {
@@ -56,6 +66,8 @@ export interface ReportFile {
   status: string;
   validation: RecoveredFile['validation'] | null;
   notes: string[];
+  /** The parts of the file's runs that could not be read (zeros in the file): absolute [offset, length]. */
+  badRanges: [number, number][];
 }
 
 export interface ReportSummary {
@@ -73,7 +85,7 @@ export interface ReportSummary {
 const pair = (r: ByteRun): [number, number] => [r.offset, r.length];
 const iso = (d?: Date) => (d && !Number.isNaN(d.getTime()) ? d.toISOString() : null);
 
-export function fileToReport(f: RecoveredFile): ReportFile {
+export function fileToReport(f: RecoveredFile, badRanges: readonly ByteRun[] = []): ReportFile {
   return {
     path: f.path ?? null,
     name: f.name,
@@ -91,6 +103,7 @@ export function fileToReport(f: RecoveredFile): ReportFile {
     status: f.status,
     validation: f.validation ?? null,
     notes: f.notes,
+    badRanges: unreadableParts(f.runs, badRanges).map(pair),
   };
 }
 
@@ -136,12 +149,13 @@ export function volumesToReport(analysis: Analysis): ReportVolume[] {
 }
 
 export function buildReport(args: {
-  source: { path: string; size: number; kind: string; badRanges: ByteRun[]; badBytes: number };
+  source: { path: string; size: number; kind: string; badRanges: readonly ByteRun[]; badBytes: number };
   analysis: Analysis;
   files: RecoveredFile[];
   skipped: SkippedEntry[];
   started: Date;
   complete: boolean;
+  stopped?: StopInfo;
 }): Report {
   return {
     schema: 1,
@@ -150,11 +164,12 @@ export function buildReport(args: {
     started: args.started.toISOString(),
     finished: new Date().toISOString(),
     complete: args.complete,
+    ...(args.stopped ? { stopped: args.stopped } : {}),
     partitionTable: args.analysis.layout.scheme,
     volumes: volumesToReport(args.analysis),
     gaps: args.analysis.layout.gaps.map(pair),
     badRanges: args.source.badRanges.map(pair),
-    files: args.files.map(fileToReport),
+    files: args.files.map((f) => fileToReport(f, args.source.badRanges)),
     skipped: args.skipped,
     summary: summarize(args.files, args.skipped, args.source.badBytes),
   };

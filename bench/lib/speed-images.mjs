@@ -133,8 +133,8 @@ function buildExfat({ image, size, shots, workDir, deleteSome, quickFormat, maxF
 }
 
 /**
- * MBR + FAT32 at 4 MiB with 32 KiB clusters (what SD cards of 2-32 GB are formatted with):
- * mkfs.fat, files copied with mcopy (in batches, from a staging folder of symlinks named like
+ * MBR + FAT32 at 4 MiB (mkfs.fat's default cluster size: 4 KiB up to 8 GiB; 32 KiB clusters
+ * would leave a 512 MiB or 2 GiB volume too few clusters for FAT32): mkfs.fat, files copied with mcopy (in batches, from a staging folder of symlinks named like
  * the camera names: the samples are only read), every DELETE_EVERY-th deleted with mdel, then
  * mkfs.fat again with the same parameters (quick format: boot sector, FATs, root directory).
  */
@@ -143,7 +143,7 @@ function buildFat32({ image, size, shots, workDir, seed }) {
   partitionTable(image, 'c');
   const offset = PART_START_SECTOR * 512;
   const partSectors = size / 512 - PART_START_SECTOR;
-  const mkfs = ['-F', '32', '-s', '64', `--offset=${PART_START_SECTOR}`, '-h', String(PART_START_SECTOR),
+  const mkfs = ['-F', '32', `--offset=${PART_START_SECTOR}`, '-h', String(PART_START_SECTOR),
     '-n', 'CARD', '-i', '0CA4D032', image, String(partSectors / 2)];
   run('mkfs.fat', mkfs);
   const spec = `${image}@@${offset}`;

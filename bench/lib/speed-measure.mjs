@@ -30,6 +30,7 @@ function parseTime(text) {
   const sys = text.match(/System time \(seconds\): ([\d.]+)/);
   const cpu = text.match(/Percent of CPU this job got: (\d+)%/);
   const majflt = text.match(/Major \(requiring I\/O\) page faults: (\d+)/);
+  const minflt = text.match(/Minor \(reclaiming a frame\) page faults: (\d+)/);
   const exit = text.match(/Exit status: (\d+)/);
   return {
     peakRssKB: kb ? Number(kb[1]) : null,
@@ -37,6 +38,7 @@ function parseTime(text) {
     sysSec: sys ? Number(sys[1]) : null,
     cpuPercent: cpu ? Number(cpu[1]) : null,
     majorFaults: majflt ? Number(majflt[1]) : null,
+    minorFaults: minflt ? Number(minflt[1]) : null,
     exitFromTime: exit ? Number(exit[1]) : null,
   };
 }

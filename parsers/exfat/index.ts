@@ -369,6 +369,8 @@ class ExfatVolume implements FileSystem {
     const cs = this.layout.clusterSize;
     const swept = new Map<number, SweptCluster>();
     for (let c = 2; c <= this.maxCluster; c++) {
+      // A hostile boot sector may count far more clusters than the source holds.
+      if (this.clusterOffset(c) >= this.volume.size) break;
       if (this.dirClusters.has(c) || !isCandidate(c)) continue;
       const at = this.clusterOffset(c);
       if (!mayBeDirectoryCluster(this.volume.read(at, 2 * ENTRY_SIZE))) continue;

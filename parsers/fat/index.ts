@@ -347,6 +347,8 @@ class FatVolume implements FileSystem {
     const dirs: OrphanDirectory[] = [];
     let moved = 0;
     for (let c = 2; c <= this.maxCluster; c++) {
+      // A hostile boot sector may count far more clusters than the source holds.
+      if (this.clusterOffset(c) >= this.volume.size) break;
       if (!isCandidate(c) || this.visitedDirs.has(c)) continue;
       const head = this.volume.read(this.clusterOffset(c), 64);
       const dots = directoryStart(head, fat32);

@@ -9,11 +9,12 @@ export function infoCommand(source: ByteSource, opts: { volume?: number; json?: 
   const analysis = analyse(source, { volume: opts.volume });
   const volumes = volumesToReport(analysis);
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ source: { path: source.path, size: source.size, kind: source.kind }, partitionTable: analysis.layout.scheme, volumes, gaps: analysis.layout.gaps, diagnostics: analysis.layout.diagnostics }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ source: { path: source.path, size: source.size, kind: source.kind }, partitionTable: analysis.layout.scheme, volumes, gaps: analysis.layout.gaps, badRanges: source.badRanges.map((r) => [r.offset, r.length]), diagnostics: analysis.layout.diagnostics }, null, 2) + '\n');
     return 0;
   }
   const out: string[] = [];
   out.push(`Source: ${source.path} (${source.kind}, ${formatBytes(source.size)}, ${source.size} bytes)`);
+  if (source.badRanges.length) out.push(`Unreadable: ${formatBytes(source.badBytes)} in ${source.badRanges.length} range(s) (read as zeros), first at byte ${source.badRanges[0].offset}`);
   out.push(`Partition table: ${analysis.layout.scheme === 'none' ? 'none (the whole card is one volume)' : analysis.layout.scheme.toUpperCase()}`);
   for (const d of analysis.layout.diagnostics) out.push(`  ${d.severity}: ${d.message}`);
   for (const v of volumes) {

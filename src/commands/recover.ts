@@ -3,11 +3,14 @@ import path from 'node:path';
 import chalk from 'chalk';
 import type { ByteSource } from '../source/source.js';
 import { runPipeline, type PipelineOptions } from '../pipeline.js';
-import { buildReport, type Report } from '../report.js';
-import { checkOutputDir, prepareOutputDir, relativeOutputPath, writeRecovered } from '../output.js';
+import { buildReport, type Report, type StopInfo } from '../report.js';
+import { checkOutputDir, prepareOutputDir, relativeOutputPath, writeRecoveredAsync } from '../output.js';
 import { formatBytes } from '../format.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, UserError } from '../errors.js';
 import type { RecoveredFile } from '../record.js';
+import { writeGallery } from '../gallery/gallery.js';
+import { markUnreadable } from '../badmap.js';
+import { watchInterrupts } from '../interrupt.js';
 
 export interface RecoverOptions extends PipelineOptions {
   out: string;
@@ -15,7 +18,7 @@ export interface RecoverOptions extends PipelineOptions {
   quiet?: boolean;
 }
 
-export function recoverCommand(source: ByteSource, opts: RecoverOptions): number {
+export async function recoverCommand(source: ByteSource, opts: RecoverOptions): Promise<number> {
   const started = new Date();
   checkOutputDir(opts.out, source);
   prepareOutputDir(opts.out);
@@ -23,19 +26,58 @@ export function recoverCommand(source: ByteSource, opts: RecoverOptions): number
   const multiVolume = analysis.volumes.filter((v) => v.fs).length > 1;
   // Source order keeps reads sequential on a real card.
   const order = [...files].sort((a, b) => (a.runs[0]?.offset ?? 0) - (b.runs[0]?.offset ?? 0));
-  for (const file of order) {
-    const written = writeRecovered(source, file, opts.out, relativeOutputPath(file, multiVolume));
-    file.path = written.path;
-    file.sha256 = written.sha256;
+  // Ctrl-C while writing: finish cleanly (the unfinished file is removed, report.json says complete: false).
+  const interrupt = watchInterrupts((sig) => process.stderr.write(`\ncardrescue: ${sig}: stopping; writing report.json (again to quit at once)\n`));
+  const written: RecoveredFile[] = [];
+  let outputFailure: UserError | undefined;
+  try {
+    for (const file of order) {
+      if (interrupt.signal) break;
+      let result;
+      try {
+        result = await writeRecoveredAsync(source, file, opts.out, relativeOutputPath(file, multiVolume), () => interrupt.signal !== null);
+      } catch (err) {
+        if (!(err instanceof UserError && err.exitCode === ExitCode.output)) throw err;
+        outputFailure = err;
+        break;
+      }
+      if (!result) break;
+      file.path = result.path;
+      file.sha256 = result.sha256;
+      written.push(file);
+    }
+  } finally {
+    interrupt.dispose();
   }
-  const report = buildReport({ source, analysis, files, skipped, started, complete: true });
-  fs.writeFileSync(path.join(opts.out, 'report.json'), JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
+  // Reads made while writing may have found more unreadable sectors.
+  markUnreadable(written, source.badRanges);
+  const notWritten = files.length - written.length;
+  const stopped: StopInfo | undefined = interrupt.signal
+    ? { reason: interrupt.signal, message: `interrupted by ${interrupt.signal}`, filesNotWritten: notWritten }
+    : outputFailure
+      ? { reason: 'output-error', message: outputFailure.message, filesNotWritten: notWritten }
+      : undefined;
+  const report = buildReport({ source, analysis, files: written, skipped, started, complete: !stopped, stopped });
+  try {
+    fs.writeFileSync(path.join(opts.out, 'report.json'), JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
+    writeGallery(opts.out, report);
+  } catch (err) {
+    if (!outputFailure) throw err;
+    throw new UserError(`${outputFailure.message}; ${written.length} of ${files.length} file(s) were written, report.json could not be written either`, ExitCode.output);
+  }
+  if (outputFailure) {
+    throw new UserError(`${outputFailure.message}; ${written.length} of ${files.length} file(s) were written, listed in ${path.join(opts.out, 'report.json')} (complete: false)`, ExitCode.output);
+  }
 
   if (opts.verbose) {
-    for (const f of files) for (const n of f.notes) if (n.startsWith('boxes: ')) process.stderr.write(`${f.path}: ${n.slice(7)}\n`);
+    for (const f of written) for (const n of f.notes) if (n.startsWith('boxes: ')) process.stderr.write(`${f.path}: ${n.slice(7)}\n`);
   }
   if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else if (!opts.quiet) process.stdout.write(summaryText(report, opts.out) + '\n');
+  if (stopped) {
+    process.stderr.write(`cardrescue: interrupted: ${written.length} of ${files.length} file(s) written; report.json says complete: false\n`);
+    return ExitCode.interrupted;
+  }
   return files.length === 0 ? ExitCode.nothingFound : ExitCode.ok;
 }
 
@@ -54,7 +96,10 @@ function summaryText(report: Report, outDir: string): string {
   if (unverified) lines.push(chalk.yellow(`  ${unverified} file(s) could not be checked against their format: open them to be sure`));
   if (s.damaged) lines.push(chalk.red(`  ${s.damaged} file(s) are damaged (see report.json)`));
   if (s.skipped) lines.push(`  ${s.skipped} deleted entr${s.skipped === 1 ? 'y was' : 'ies were'} overwritten and could not be recovered`);
-  if (s.unreadableBytes) lines.push(chalk.red(`  ${formatBytes(s.unreadableBytes)} of the source could not be read`));
+  if (s.unreadableBytes) {
+    const touched = report.files.filter((f) => f.badRanges.length > 0).length;
+    lines.push(chalk.red(`  ${formatBytes(s.unreadableBytes)} of the source could not be read (zeros in its place); ${touched} file(s) touch it`));
+  }
   lines.push(`Files are in ${outDir}${s.byProvenance.deleted ? ` (deleted ones under ${path.join(outDir, 'deleted')})` : ''}; details in ${path.join(outDir, 'report.json')}`);
   return lines.join('\n');
 }
