@@ -6,6 +6,8 @@ process.env.TZ = 'UTC';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Records every fixtures/*.img.gz sha256 before the run and fails it if one changed.
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     env: { TZ: 'UTC' },

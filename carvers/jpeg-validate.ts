@@ -1,7 +1,7 @@
 import type { Reader } from '../src/reader.js';
 import { BufferReader } from '../src/reader.js';
 import { ByteSource } from './bytes.js';
-import { findEntry, parseTiffHeader, readIfd } from './ifd.js';
+import { entryNumbers, findEntry, parseTiffHeader, readIfd } from './ifd.js';
 import { JPEG_SCAN_CHUNK, JPEG_SCAN_TAIL, MAX_JPEG_MARKERS, MAX_JPEG_SIZE, MAX_MPF_IMAGES } from './limits.js';
 
 /**
@@ -103,6 +103,15 @@ function buildTable(counts: Uint8Array, values: Uint8Array): HuffTable | string 
   return { lookup, maxcode, valoffset, values };
 }
 
+/** A code longer than LOOKAHEAD bits: (length << 8) | symbol, or -1 when the table has none. */
+function longCode(t: HuffTable, peek: number): number {
+  for (let len = LOOKAHEAD + 1; len <= 16; len++) {
+    const code = peek >>> (16 - len);
+    if (code <= t.maxcode[len]) return (len << 8) | t.values[code + t.valoffset[len]];
+  }
+  return -1;
+}
+
 // ---- frame and scan ----------------------------------------------------------------------
 
 interface Component {
@@ -116,6 +125,8 @@ interface Component {
   pw: number;
   /** Index of this component in the frame. */
   index: number;
+  /** Quantisation table id. */
+  tq: number;
 }
 
 interface Frame {
@@ -134,7 +145,25 @@ interface ScanComp {
   comp: Component;
   dc: HuffTable | null;
   ac: HuffTable | null;
-  /** Offset of the first block of this component's part of an MCU: blocks before it in the MCU. */
+  /**
+   * Per zig-zag position, the most bits a coefficient can have: a DCT coefficient of 8-bit
+   * samples is at most 1024 in magnitude, so after quantisation by q it is at most 1024 / q
+   * (twice that allowed, for encoders that round differently).
+   */
+  maxBits: Uint8Array;
+  /** The largest quantised DC value |DC| the samples allow. */
+  dcLimit: number;
+}
+
+/** Coefficient bounds from a quantisation table (values in zig-zag order). */
+function bounds(q: Uint16Array, precision: number, maxAc: number): { maxBits: Uint8Array; dcLimit: number } {
+  const amplitude = precision === 12 ? 16 * 1024 : 1024;
+  const maxBits = new Uint8Array(64);
+  for (let k = 0; k < 64; k++) {
+    const qk = Math.max(1, q[k]);
+    maxBits[k] = Math.min(maxAc, Math.floor(Math.log2((2 * amplitude) / qk)) + 1);
+  }
+  return { maxBits, dcLimit: Math.floor(amplitude / Math.max(1, q[0])) + 1 };
 }
 
 interface Scan {
@@ -146,7 +175,7 @@ interface Scan {
   /** MCUs in this scan (blocks, for a non-interleaved one); 0 when the height is unknown (DNL). */
   total: number;
   interleaved: boolean;
-  /** Blocks per MCU row of the only component (non-interleaved) */
+  /** MCUs per row: the frame's MCU columns (interleaved), or the only component's blocks per line. */
   blocksPerLine: number;
 }
 
@@ -165,6 +194,7 @@ const DQT = 0xdb;
 const DNL = 0xdc;
 const DRI = 0xdd;
 const DHT = 0xc4;
+const APP1 = 0xe1;
 const APP2 = 0xe2;
 
 function hex(m: number): string {
@@ -174,7 +204,9 @@ function hex(m: number): string {
 /**
  * One image from its SOI to its EOI on `reader`, starting at absolute `start`.
  * `run()` validates to the end; `runUntil(at)` pauses at the last MCU boundary whose
- * bytes all lie before `at` (baseline only) and returns a snapshot.
+ * bytes all lie before `at` (sequential scans) and returns a snapshot that `restore` resumes
+ * on another reader; `runScored(from, n)` decodes n more MCUs past `from` and says how well
+ * their DC values continue the rows above (fragment reassembly ranks candidates by it).
  */
 export class JpegValidator {
   private reader: Reader;
@@ -201,10 +233,12 @@ export class JpegValidator {
   private markers = 0;
   private dcTables: (HuffTable | null)[] = [null, null, null, null];
   private acTables: (HuffTable | null)[] = [null, null, null, null];
+  private qTables: (Uint16Array | null)[] = [null, null, null, null];
   private frame: Frame | null = null;
   private restartInterval = 0;
   private sawScan = false;
   private mpf: JpegValidation['mpf'];
+  private sawExif = false;
   /** Components covered by some scan (sequential), or by a DC scan (progressive). */
   private covered = 0;
 
@@ -219,6 +253,19 @@ export class JpegValidator {
   private mcusExpected = 0;
   /** Per-block masks of the coefficients already nonzero (progressive refinement needs them). */
   private masks: Uint32Array[] = [];
+  /** DC predictors of the scan's components (reset at each restart). */
+  private dcPred = new Int32Array(4);
+  /**
+   * Continuity of the DC "thumbnail" (sequential scans): the luma DC of each MCU column in
+   * the MCU row above, and how far the MCUs decoded since `scoreFrom` jump from it.
+   */
+  private rowDc: Int32Array | null = null;
+  private lumaIndex = 0;
+  private scoreFrom = Infinity;
+  private jumpSum = 0;
+  private jumpCount = 0;
+  /** Pause once this many MCUs after `scoreFrom` were scored. */
+  private scoreTarget = Infinity;
 
   constructor(reader: Reader, start: number, options: JpegValidateOptions = {}) {
     this.reader = reader;
@@ -272,6 +319,49 @@ export class JpegValidator {
     }
   }
 
+  /**
+   * Continue until `mcus` MCUs that start at or after byte `from` (absolute) have been
+   * compared with the MCU row above (sequential scans), and return how far their luma DC
+   * jumps on average (`score`: a continuation from the wrong place scores high), or the
+   * result when the image ends or fails first.
+   */
+  runScored(from: number, mcus: number): { score: number } | { result: JpegValidation } {
+    this.scoreFrom = from;
+    this.jumpSum = 0;
+    this.jumpCount = 0;
+    this.scoreTarget = mcus;
+    try {
+      for (;;) {
+        const out = this.step();
+        if (out.done) return { result: out.result };
+        if (this.paused) {
+          this.paused = false;
+          return { score: this.jumpSum / Math.max(1, this.jumpCount) };
+        }
+      }
+    } finally {
+      this.scoreTarget = Infinity;
+      this.scoreFrom = Infinity;
+    }
+  }
+
+  /** Score every MCU from now on (no pause): `meanJump` is then the picture's own continuity. */
+  trackJumps(): void {
+    this.scoreFrom = -Infinity;
+    this.jumpSum = 0;
+    this.jumpCount = 0;
+  }
+
+  /** The mean luma DC jump between MCU rows over the MCUs scored so far. */
+  get meanJump(): number {
+    return this.jumpSum / Math.max(1, this.jumpCount);
+  }
+
+  /** MCUs per row of the current sequential scan (0 outside one). */
+  get mcusPerRow(): number {
+    return this.rowDc?.length ?? 0;
+  }
+
   private pauseAt = Infinity;
   private paused = false;
   private saved: JpegSnapshot | null = null;
@@ -282,9 +372,10 @@ export class JpegValidator {
       acc: this.acc, n: this.n, virt: this.virt, p: this.p, markerAt: this.markerAt,
       phase: this.phase, markers: this.markers, dcTables: [...this.dcTables], acTables: [...this.acTables],
       frame: this.frame, restartInterval: this.restartInterval, sawScan: this.sawScan, mpf: this.mpf,
-      covered: this.covered, scan: this.scan, mcu: this.mcu, rst: this.rst, eobrun: this.eobrun,
+      covered: this.covered, scan: this.scan, qTables: [...this.qTables], dcPred: this.dcPred.slice(), mcu: this.mcu, rst: this.rst, eobrun: this.eobrun,
       mcuStart: this.mcuStart, syncedTo: this.syncedTo, mcusDone: this.mcusDone, mcusExpected: this.mcusExpected,
       masks: this.masks.map((m) => m.slice()),
+      rowDc: this.rowDc?.slice() ?? null, lumaIndex: this.lumaIndex,
     };
     return { pos: this.p, state };
   }
@@ -294,6 +385,9 @@ export class JpegValidator {
     Object.assign(this, snap.state);
     this.masks = (snap.state.masks as Uint32Array[]).map((m) => m.slice());
     this.dcTables = [...(snap.state.dcTables as (HuffTable | null)[])];
+    this.qTables = [...(snap.state.qTables as (Uint16Array | null)[])];
+    this.dcPred = (snap.state.dcPred as Int32Array).slice();
+    this.rowDc = (snap.state.rowDc as Int32Array | null)?.slice() ?? null;
     this.acTables = [...(snap.state.acTables as (HuffTable | null)[])];
     this.setReader(reader, options);
   }
@@ -419,7 +513,7 @@ export class JpegValidator {
     let problem: string | null = null;
 
     if (m === DHT) problem = this.parseDht(body());
-    else if (m === DQT) problem = parseDqt(body());
+    else if (m === DQT) problem = this.parseDqt(body());
     else if (m === DRI) {
       if (len !== 4) problem = `DRI segment of length ${len}`;
       else this.restartInterval = body().readUInt16BE(0);
@@ -430,7 +524,17 @@ export class JpegValidator {
       // Lossless, arithmetic-coded or hierarchical: check the markers only.
       if (this.frame) problem = 'second SOF';
       else {
-        this.frame = { sof: m, precision: 8, width: 0, height: 0, components: [], mcusX: 0, mcusY: 0, progressive: m === 0xc6 || m === 0xca || m === 0xce };
+        const b = body();
+        this.frame = {
+          sof: m,
+          precision: b[0] ?? 8,
+          width: b.length >= 5 ? b.readUInt16BE(3) : 0,
+          height: b.length >= 3 ? b.readUInt16BE(1) : 0,
+          components: [],
+          mcusX: 0,
+          mcusY: 0,
+          progressive: m === 0xc6 || m === 0xca || m === 0xce,
+        };
         this.p = segEnd;
         this.phase = 'structure';
         return { done: false };
@@ -442,10 +546,37 @@ export class JpegValidator {
       if (!this.sawScan || len !== 4) problem = 'misplaced DNL';
     } else if (m === APP2 && !this.mpf && len >= 16) {
       this.mpf = parseMpf(this.reader, at + 4, len - 2);
+    } else if (m === APP1 && !this.sawExif && len >= 16) {
+      // The EXIF thumbnail is a JPEG of its own, usually most of the segment: it must decode
+      // too, or a break inside the segment would go unseen.
+      this.sawExif = true;
+      const thumb = exifThumbnail(this.reader, at + 4, len - 2);
+      if (thumb) {
+        // Up to the segment's end: some cameras declare the thumbnail a few bytes short.
+        const r = validateJpeg(this.reader, thumb.offset, { maxLength: segEnd - thumb.offset });
+        if (!r.ok) {
+          return this.fail(`EXIF thumbnail at byte ${thumb.offset - this.start}: ${r.reason}`, thumb.offset + r.validUpTo, thumb.offset + (r.failedAt ?? r.validUpTo));
+        }
+      }
     }
     if (problem) return this.fail(`${problem} (${hex(m)} at byte ${at - this.start})`, at);
     this.p = segEnd;
     return { done: false };
+  }
+
+  private parseDqt(b: Buffer): string | null {
+    let i = 0;
+    while (i < b.length) {
+      const pq = b[i] >> 4;
+      const tq = b[i] & 15;
+      if (pq > 1 || tq > 3) return `bad quantisation table id ${b[i].toString(16)}`;
+      if (i + 1 + 64 * (pq + 1) > b.length) break;
+      const q = new Uint16Array(64);
+      for (let k = 0; k < 64; k++) q[k] = pq ? b.readUInt16BE(i + 1 + 2 * k) : b[i + 1 + k];
+      this.qTables[tq] = q;
+      i += 1 + 64 * (pq + 1);
+    }
+    return i === b.length ? null : 'DQT length does not match its tables';
   }
 
   private parseDht(b: Buffer): string | null {
@@ -491,7 +622,7 @@ export class JpegValidator {
       if (comps.some((c) => c.id === id)) return `component id ${id} twice`;
       hmax = Math.max(hmax, h);
       vmax = Math.max(vmax, v);
-      comps.push({ id, h, v, bw: 0, bh: 0, pw: 0, index: i });
+      comps.push({ id, h, v, bw: 0, bh: 0, pw: 0, index: i, tq: b[8 + 3 * i] });
     }
     let blocksInMcu = 0;
     for (const c of comps) blocksInMcu += c.h * c.v;
@@ -524,7 +655,10 @@ export class JpegValidator {
       const comp = f.components.find((c) => c.id === id);
       if (!comp) return `scan names component ${id}, which the frame does not have`;
       if (comps.some((c) => c.comp === comp)) return `scan names component ${id} twice`;
-      comps.push({ comp, dc: this.dcTables[b[2 + 2 * i] >> 4] ?? null, ac: this.acTables[b[2 + 2 * i] & 15] ?? null });
+      const q = this.qTables[comp.tq];
+      if (!q) return `quantisation table ${comp.tq} is not defined`;
+      const lim = bounds(q, f.precision, f.precision === 12 ? 14 : 10);
+      comps.push({ comp, dc: this.dcTables[b[2 + 2 * i] >> 4] ?? null, ac: this.acTables[b[2 + 2 * i] & 15] ?? null, ...lim });
     }
     const ss = b[1 + 2 * ns];
     const se = b[2 + 2 * ns];
@@ -554,6 +688,10 @@ export class JpegValidator {
     this.mcu = 0;
     this.rst = 0;
     this.eobrun = 0;
+    this.dcPred.fill(0);
+    const luma = comps.findIndex((c) => c.comp.index === 0);
+    this.lumaIndex = luma >= 0 ? luma : 0;
+    this.rowDc = f.progressive ? null : new Int32Array(this.scan.blocksPerLine);
     this.mcusExpected += total;
     this.p = segEnd;
     this.syncedTo = segEnd;
@@ -669,6 +807,8 @@ export class JpegValidator {
     const mcuDc: HuffTable[] = [];
     const mcuAc: HuffTable[] = [];
     const mcuComp: number[] = [];
+    const mcuBits: Uint8Array[] = [];
+    const mcuLimit: number[] = [];
     const mcuDx: number[] = [];
     const mcuDy: number[] = [];
     for (let ci = 0; ci < comps.length; ci++) {
@@ -679,6 +819,8 @@ export class JpegValidator {
         for (let x = 0; x < bh; x++) {
           mcuDc.push(c.dc!);
           mcuAc.push(c.ac!);
+          mcuBits.push(c.maxBits);
+          mcuLimit.push(c.dcLimit);
           mcuComp.push(ci);
           mcuDx.push(x);
           mcuDy.push(y);
@@ -703,14 +845,24 @@ export class JpegValidator {
       }
       this.mcuStart = this.bitPos();
       if (sequential) {
-        let err = this.mcuSequential(mcuDc, mcuAc, maxDc, maxAc);
-        if (err === null && this.n < this.virt) {
+        let err = this.mcuSequential(mcuDc, mcuAc, mcuComp, mcuBits, mcuLimit, maxDc);
+        if (this.n < this.virt) {
           const m = this.byteAt(this.markerAt + 1);
           err = m < 0 ? 'data ends inside the entropy-coded data' : `marker ${hex(m)} at byte ${this.markerAt - this.start} inside an MCU`;
         }
         if (err !== null) return this.fail(`${err} (MCU ${this.mcu} of ${total || '?'})`, this.mcuStart, Math.max(this.mcuStart, this.bitPos() + 1));
+        // The luma DC against the MCU above it: a wrong continuation shows as a jump.
+        const row = this.rowDc!;
+        const x = this.mcu % row.length;
+        const dcv = this.dcPred[this.lumaIndex];
+        if (this.mcuStart >= this.scoreFrom && this.mcu >= row.length) {
+          this.jumpSum += Math.abs(dcv - row[x]);
+          if (++this.jumpCount >= this.scoreTarget) this.paused = true;
+        }
+        row[x] = dcv;
         this.mcu++;
         this.mcusDone++;
+        if (this.paused) return { done: false };
         continue;
       }
       for (let b = 0; b < nb; b++) {
@@ -727,9 +879,9 @@ export class JpegValidator {
             bx = this.mcu % comp.bw;
             by = Math.floor(this.mcu / comp.bw);
           }
-          err = this.blockProgressive(scan, comps[ci], comp.index, by * comp.pw + bx, maxDc, maxAc);
+          err = this.blockProgressive(scan, comps[ci], ci, comp.index, by * comp.pw + bx, maxDc);
         }
-        if (err === null && this.n < this.virt) {
+        if (this.n < this.virt) {
           const m = this.byteAt(this.markerAt + 1);
           err = m < 0 ? 'data ends inside the entropy-coded data' : `marker ${hex(m)} at byte ${this.markerAt - this.start} inside an MCU`;
         }
@@ -767,6 +919,7 @@ export class JpegValidator {
     this.virt = 0;
     this.rst = (this.rst + 1) & 7;
     this.eobrun = 0;
+    this.dcPred.fill(0);
     this.syncedTo = this.p;
     return null;
   }
@@ -810,18 +963,76 @@ export class JpegValidator {
    * their extra bits skipped. The bit buffer lives in locals and is topped up inline from
    * the chunk (the slow path, `fill`, handles FF bytes, markers and chunk ends).
    */
-  private mcuSequential(dcs: HuffTable[], acs: HuffTable[], maxDc: number, maxAc: number): string | null {
+  private mcuSequential(dcs: HuffTable[], acs: HuffTable[], compOf: number[], bitsOf: Uint8Array[], dcLimitOf: number[], maxDc: number): string | null {
     let acc = this.acc;
     let n = this.n;
     let buf = this.buf;
     let i = this.p - this.bufStart;
-    let err: string | null = null;
+    const preds = this.dcPred;
     const nb = dcs.length;
-    blocks: for (let blk = 0; blk < nb; blk++) {
-      let t = dcs[blk];
-      let lookup = t.lookup;
-      let dc = true;
-      for (let k = 0; k < 64; ) {
+    for (let blk = 0; blk < nb; blk++) {
+      // ---- DC: category, then that many bits of difference
+      if (n < 16) {
+        while (n <= 24) {
+          if (i >= 0 && i < buf.length && buf[i] !== 0xff) {
+            acc = (acc << 8) | buf[i++];
+            n += 8;
+          } else {
+            this.acc = acc;
+            this.n = n;
+            this.p = this.bufStart + i;
+            this.fill();
+            acc = this.acc;
+            n = this.n;
+            buf = this.buf;
+            i = this.p - this.bufStart;
+            break;
+          }
+        }
+      }
+      const dc = dcs[blk];
+      let peek = (acc >>> (n - 16)) & 0xffff;
+      let e = dc.lookup[peek >>> (16 - LOOKAHEAD)];
+      let sym: number;
+      if (e !== 0) {
+        n -= e >>> 8;
+        sym = e & 0xff;
+      } else {
+        sym = longCode(dc, peek);
+        if (sym < 0) return this.keep(acc, n, i, 'invalid DC Huffman code');
+        n -= sym >>> 8;
+        sym &= 0xff;
+      }
+      if (sym > 0) {
+        if (sym > maxDc) return this.keep(acc, n, i, `DC difference of ${sym} bits`);
+        if (n < sym) {
+          this.acc = acc;
+          this.n = n;
+          this.p = this.bufStart + i;
+          this.fill();
+          acc = this.acc;
+          n = this.n;
+          buf = this.buf;
+          i = this.p - this.bufStart;
+        }
+        n -= sym;
+        // The DC value itself: the predictor must stay where samples can put it.
+        const v = (acc >>> n) & ((1 << sym) - 1);
+        const c = compOf[blk];
+        const pred = preds[c] + (v < 1 << (sym - 1) ? v - (1 << sym) + 1 : v);
+        preds[c] = pred;
+        const limit = dcLimitOf[blk];
+        if (pred > limit || pred < -limit) return this.keep(acc, n, i, `DC value ${pred} out of range`);
+      }
+
+      // ---- AC: run/size symbols until EOB or the 63rd coefficient
+      const ac = acs[blk];
+      const lookup = ac.lookup;
+      const bits = bitsOf[blk];
+      // Coefficients coded one by one (no zero run before them), and which bit lengths they had.
+      let dense = 0;
+      let lengths = 0;
+      for (let k = 1; k < 64; ) {
         if (n < 16) {
           while (n <= 24) {
             if (i >= 0 && i < buf.length && buf[i] !== 0xff) {
@@ -840,93 +1051,80 @@ export class JpegValidator {
             }
           }
         }
-        const peek = (acc >>> (n - 16)) & 0xffff;
-        const e = lookup[peek >>> (16 - LOOKAHEAD)];
-        let sym: number;
+        peek = (acc >>> (n - 16)) & 0xffff;
+        e = lookup[peek >>> (16 - LOOKAHEAD)];
         if (e !== 0) {
           n -= e >>> 8;
           sym = e & 0xff;
         } else {
-          sym = -1;
-          for (let len = LOOKAHEAD + 1; len <= 16; len++) {
-            const code = peek >>> (16 - len);
-            if (code <= t.maxcode[len]) {
-              n -= len;
-              sym = t.values[code + t.valoffset[len]];
-              break;
-            }
-          }
-          if (sym < 0) {
-            err = dc ? 'invalid DC Huffman code' : 'invalid AC Huffman code';
-            break blocks;
-          }
+          sym = longCode(ac, peek);
+          if (sym < 0) return this.keep(acc, n, i, 'invalid AC Huffman code');
+          n -= sym >>> 8;
+          sym &= 0xff;
         }
-        let s: number;
-        if (dc) {
-          if (sym > maxDc) {
-            err = `DC difference of ${sym} bits`;
-            break blocks;
-          }
-          s = sym;
-          dc = false;
-          t = acs[blk];
-          lookup = t.lookup;
-          k = 1;
-        } else {
-          const r = sym >> 4;
-          s = sym & 15;
-          if (s === 0) {
-            if (r !== 15) break; // EOB
-            k += 16;
-            if (k > 64) {
-              err = 'zero run past the end of a block';
-              break blocks;
-            }
-            continue;
-          }
-          k += r;
-          if (k > 63) {
-            err = 'more than 64 coefficients in a block';
-            break blocks;
-          }
-          if (s > maxAc) {
-            err = `AC coefficient of ${s} bits`;
-            break blocks;
-          }
-          k++;
+        const r = sym >> 4;
+        const s = sym & 15;
+        if (s === 0) {
+          if (r !== 15) break; // EOB
+          k += 16;
+          if (k > 64) return this.keep(acc, n, i, 'zero run past the end of a block');
+          continue;
         }
-        if (s) {
-          if (n < s) {
-            this.acc = acc;
-            this.n = n;
-            this.p = this.bufStart + i;
-            this.fill();
-            acc = this.acc;
-            n = this.n;
-            buf = this.buf;
-            i = this.p - this.bufStart;
-          }
-          n -= s;
+        k += r;
+        if (k > 63) return this.keep(acc, n, i, 'more than 64 coefficients in a block');
+        if (s > bits[k]) return this.keep(acc, n, i, `AC coefficient ${k} of ${s} bits, more than its quantiser allows`);
+        if (r === 0) {
+          dense++;
+          lengths |= 1 << s;
         }
+        k++;
+        if (n < s) {
+          this.acc = acc;
+          this.n = n;
+          this.p = this.bufStart + i;
+          this.fill();
+          acc = this.acc;
+          n = this.n;
+          buf = this.buf;
+          i = this.p - this.bufStart;
+        }
+        n -= s;
+      }
+      // All 63 AC coefficients nonzero and of one bit length: what decoding a run of equal
+      // bytes (zeros, mostly) gives with the usual tables, and no camera's image does.
+      if (dense === 63 && (lengths & (lengths - 1)) === 0) {
+        return this.keep(acc, n, i, 'a block of 63 coefficients of one size (a run of equal bytes, not image data)');
       }
     }
+    this.keep(acc, n, i, null);
+    return null;
+  }
+
+  /** Store the bit reader's locals back; pass `err` through. */
+  private keep(acc: number, n: number, i: number, err: string | null): string | null {
     this.acc = acc;
     this.n = n;
     this.p = this.bufStart + i;
     return err;
   }
 
-  private blockProgressive(scan: Scan, sc: ScanComp, ci: number, block: number, maxDc: number, maxAc: number): string | null {
-    const { ss, se, ah } = scan;
+  private blockProgressive(scan: Scan, sc: ScanComp, si: number, ci: number, block: number, maxDc: number): string | null {
+    const { ss, se, ah, al } = scan;
     if (ss === 0) {
       if (ah === 0) {
         const s = this.decode(sc.dc!);
         if (s < 0) return 'invalid DC Huffman code';
         if (s > maxDc) return `DC difference of ${s} bits`;
-        if (s) this.skip(s);
+        if (s) {
+          const v = this.getBits(s);
+          const pred = this.dcPred[si] + (v < 1 << (s - 1) ? v - (1 << s) + 1 : v);
+          this.dcPred[si] = pred;
+          if (Math.abs(pred) * 2 ** al > sc.dcLimit) return `DC value ${pred * 2 ** al} out of range`;
+        }
       } else this.skip(1);
       return null;
     }
+    const maxBits = sc.maxBits;
     const mask = this.masks[ci];
     const at = 2 * block;
     if (at + 1 >= mask.length) return 'block outside the frame';
@@ -944,7 +1142,7 @@ export class JpegValidator {
         if (s) {
           k += r;
           if (k > se) return 'coefficient past the end of the spectral band';
-          if (s > maxAc) return `AC coefficient of ${s} bits`;
+          if (s + al > maxBits[k]) return `AC coefficient ${k} of ${s + al} bits, more than its quantiser allows`;
           this.skip(s);
           mask[at + (k >> 5)] |= 1 << (k & 31);
         } else if (r === 15) {
@@ -1046,15 +1244,31 @@ export class JpegValidator {
   }
 }
 
-function parseDqt(b: Buffer): string | null {
-  let i = 0;
-  while (i < b.length) {
-    const pq = b[i] >> 4;
-    const tq = b[i] & 15;
-    if (pq > 1 || tq > 3) return `bad quantisation table id ${b[i].toString(16)}`;
-    i += 1 + 64 * (pq + 1);
-  }
-  return i === b.length ? null : 'DQT length does not match its tables';
+
+/**
+ * The JPEG thumbnail an APP1 'Exif\0\0' segment holds (IFD1's JPEGInterchangeFormat and
+ * length), absolute; only when it lies inside the segment and starts with SOI.
+ */
+function exifThumbnail(reader: Reader, at: number, length: number): { offset: number; length: number } | undefined {
+  const head = reader.read(at, 6);
+  if (head.length < 6 || head.toString('latin1') !== 'Exif\0\0') return undefined;
+  const base = at + 6;
+  const buf = Buffer.from(reader.read(base, length - 6));
+  const header = parseTiffHeader(buf);
+  if (!header) return undefined;
+  const local = new ByteSource(new BufferReader(buf));
+  const ifd0 = readIfd(local, 0, header.ifd0, header.le);
+  if (typeof ifd0 === 'string' || ifd0.next === 0 || ifd0.next >= buf.length) return undefined;
+  const ifd1 = readIfd(local, 0, ifd0.next, header.le);
+  if (typeof ifd1 === 'string') return undefined;
+  const o = findEntry(ifd1, 0x0201);
+  const l = findEntry(ifd1, 0x0202);
+  if (!o || !l) return undefined;
+  const off = entryNumbers(local, o, header.le)[0];
+  const len = entryNumbers(local, l, header.le)[0];
+  if (off === undefined || len === undefined || len < 4 || off + len > buf.length) return undefined;
+  if (buf[off] !== 0xff || buf[off + 1] !== 0xd8) return undefined;
+  return { offset: base + off, length: len };
 }
 
 /** The MP Index of an APP2 'MPF\0' segment (`at` = first byte after the length). */

@@ -36,9 +36,9 @@ export const MAX_GAP_CLUSTERS = 4096;
 /** Cluster boundaries tried as the end of the first fragment, going back from where the decoding failed. */
 export const MAX_SPLIT_CANDIDATES = 32;
 /** (split, gap) pairs tried for one file. */
-export const MAX_REASSEMBLY_CANDIDATES = 100_000;
-/** Bytes the validator may decode while trying the candidates of one file. */
-export const MAX_REASSEMBLY_WORK = 512 * MiB;
+export const MAX_REASSEMBLY_CANDIDATES = 50_000;
+/** Bytes the validator may decode while trying the candidates of one file (about a second). */
+export const MAX_REASSEMBLY_WORK = 128 * MiB;
 
 // ---- TIFF and TIFF-based raws ------------------------------------------------------------
 

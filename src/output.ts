@@ -232,6 +232,30 @@ function mountSourceOf(p: string): string | undefined {
   return best?.source;
 }
 
+/**
+ * Keep room for report.json on the output disk: a file of about its size, removed just
+ * before the report is written. A disk that fills up with recovered files still gets the
+ * report of what was written. Random bytes, so a compressing file system keeps the room too.
+ */
+export function reserveSpace(outDir: string, bytes: number): () => void {
+  const p = path.join(outDir, '.report.json.reserve');
+  try {
+    fs.writeFileSync(p, crypto.randomBytes(Math.max(4096, Math.ceil(bytes))));
+  } catch (err) {
+    fs.rmSync(p, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new UserError(`output disk is full: there is not even room for report.json (about ${Math.ceil(bytes / 1024)} KiB) in ${outDir}`, ExitCode.output);
+    }
+    throw outputError(p, err);
+  }
+  const release = () => {
+    fs.rmSync(p, { force: true });
+    process.off('exit', release);
+  };
+  process.on('exit', release);
+  return release;
+}
+
 export function prepareOutputDir(outDir: string): void {
   if (fs.existsSync(path.join(outDir, 'report.json'))) {
     throw new UserError(`${outDir} already holds a recovery (report.json exists); choose a new --out folder so nothing is overwritten`, ExitCode.usage);

@@ -93,7 +93,8 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
     if (options.reassemble !== false) {
       const r = reassembleRegion(disk, region, outcome, plan, files, { keepPartial: options.keepPartial, maxGap: options.maxGap, maxCandidates: options.maxCandidates });
       found = r.files;
-      for (const f of r.replaced) files.splice(files.indexOf(f), 1);
+      for (const f of r.replaced) if (files.includes(f)) files.splice(files.indexOf(f), 1);
+      skipped.push(...r.skipped);
       const total = (carving.reassembly ??= { candidates: 0, reassembled: 0, partial: 0, dropped: 0, trials: 0 });
       for (const k of Object.keys(total) as (keyof ReassembleStats)[]) total[k] += r.stats[k];
     }

@@ -6,6 +6,7 @@ import { originalPathOf } from './record.js';
 import { OwnershipMap } from './ownership.js';
 import type { Volume } from './volumes.js';
 import { badRangesOf, firstUnreadableAt } from './source/ranges.js';
+import { markUnreadable } from './badmap.js';
 
 /** What a format walker says of a file's bytes; null when no walker knows the format. */
 export interface ContentCheck extends Validation {
@@ -118,6 +119,8 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
     for (const e of orphans) placeLost(e, 'orphan');
   }
   for (const f of files) clipToSource(f, disk.size);
+  // Unreadable sectors met so far (read errors, --bad-map): those files are damaged, not fragmented.
+  markUnreadable(files, badRangesOf(disk));
   return { volume, fs, files, skipped, owned, unplaced };
 }
 

@@ -4,7 +4,7 @@ import type { CarveOutcome, CarveRegion } from './carve.js';
 import { parseExifDate } from './carve.js';
 import type { VolumePlan } from './plan.js';
 import type { FsEntry } from '../parsers/types.js';
-import { originalPathOf, type RecoveredFile } from './record.js';
+import { originalPathOf, type RecoveredFile, type SkippedEntry } from './record.js';
 import { jpegCarver } from '../carvers/jpeg.js';
 import { JpegValidator, validateJpeg, validateJpegFile, type JpegFileValidation, type JpegSnapshot, type JpegValidation } from '../carvers/jpeg-validate.js';
 import { MAX_GAP_CLUSTERS, MAX_JPEG_SIZE, MAX_REASSEMBLY_CANDIDATES, MAX_REASSEMBLY_WORK, MAX_SPLIT_CANDIDATES } from '../carvers/limits.js';
@@ -40,8 +40,10 @@ export interface ReassembleOptions {
 export interface ReassembleResult {
   /** The region's carved files after reassembly: kept, rebuilt, or added. */
   files: RecoveredFile[];
-  /** Files of the plan (damaged guesses kept by keepPartial) that a reassembly replaces. */
+  /** Files of the plan that a reassembly replaces, or that turned out broken (not written without keepPartial). */
   replaced: RecoveredFile[];
+  /** Entries not written after all, and why. */
+  skipped: SkippedEntry[];
   stats: ReassembleStats;
 }
 
@@ -65,8 +67,10 @@ interface Candidate {
   entry?: FsEntry;
   /** A carved file (or partial) this candidate replaces when it is rebuilt. */
   carved?: RecoveredFile;
-  /** A damaged file of the plan (keepPartial) this replaces. */
+  /** A file of the plan (a damaged guess, or one whose data breaks) this replaces. */
   planned?: RecoveredFile;
+  /** Why a guess the walker passed is broken. */
+  suspect?: JpegValidation;
   why: string;
 }
 
@@ -266,10 +270,23 @@ export function reassembleRegion(
     candidates.push({ offset: r.offset, why: `walk failed (${r.reason})` });
   }
 
+  // Clusters of carved JPEGs that broke may hold the starts of other files (carving resumed after them).
+  for (const c of [...candidates]) {
+    if (!c.carved) continue;
+    for (const r of c.carved.runs) {
+      for (let o = alignUp(r.offset + 1, region.granularity, region.alignBase); o + 3 <= r.offset + r.length; o += region.granularity) {
+        if (seen.has(o) || !isJpegHead(disk.read(o, 3))) continue;
+        seen.add(o);
+        candidates.push({ offset: o, why: 'JPEG start inside a carved file whose data broke' });
+      }
+    }
+  }
+
   let pool = new Pool(disk, region.runs, region.granularity, region.alignBase).without(kept.flatMap((f) => f.runs));
 
-  // Lost entries with a size: they go first, and take over a carved candidate at the same start.
+  // Lost entries with a size go first, and take over a carved candidate at the same start.
   const entryCandidates: Candidate[] = [];
+  const skipped: SkippedEntry[] = [];
   if (plan) {
     const fs = plan.fs;
     const at = (c: number) => plan.volume.offset + fs.clusterOffset(c);
@@ -280,15 +297,22 @@ export function reassembleRegion(
       if (heads.length === 0) continue;
       entryCandidates.push({ offset: heads[0], alternatives: heads.slice(1), size: e.size, entry: e, why: 'lost directory entry whose contiguous guess failed' });
     }
-    if (options.keepPartial) {
-      for (const f of planFiles) {
-        if (f.volume !== region.volume || f.status !== 'damaged' || f.basis !== 'contiguous-guess') continue;
-        if (f.provenance !== 'deleted' && f.provenance !== 'orphan') continue;
-        if (f.validation?.by !== 'jpeg' || !isJpegHead(disk.read(f.runs[0]?.offset ?? 0, 3))) continue;
-        const e: FsEntry | undefined = plan.unplaced.find((x) => x.name === f.name && x.folder.join('/') === f.folder.join('/'));
-        entryCandidates.push({ offset: f.runs[0].offset, size: f.size, planned: f, entry: e, why: 'damaged contiguous guess' });
-        pool = pool.with(f.runs);
+    // JPEGs placed on a contiguous guess: the walker follows markers only, so a gap of text
+    // or of another JPEG's scan data inside the guess can pass it. Their entropy-coded data
+    // must decode too; those that break are rebuilt from their clusters and the pool.
+    for (const f of planFiles) {
+      if (f.volume !== region.volume || f.basis !== 'contiguous-guess' || f.runs.length === 0) continue;
+      if (f.provenance !== 'deleted' && f.provenance !== 'orphan') continue;
+      if (f.validation?.by !== 'jpeg' || !isJpegHead(disk.read(f.runs[0].offset, 3))) continue;
+      if (f.status === 'damaged') {
+        if (!options.keepPartial) continue;
+        entryCandidates.push({ offset: f.runs[0].offset, size: f.size, planned: f, why: 'damaged contiguous guess' });
+      } else {
+        const check = validateJpegFile(new RunsReader(disk, f.runs), 0, f.size);
+        if (check.ok) continue;
+        entryCandidates.push({ offset: f.runs[0].offset, size: f.size, planned: f, suspect: check, why: `contiguous guess, but ${describe(check)}` });
       }
+      pool = pool.with(clusterCover(f.runs, region.granularity, region.alignBase));
     }
   }
   for (const ec of entryCandidates) {
@@ -301,6 +325,7 @@ export function reassembleRegion(
   const ordered = [...entryCandidates, ...candidates.sort((a, b) => a.offset - b.offset)];
 
   const replaced: RecoveredFile[] = [];
+  const keptPlanned: RecoveredFile[] = [];
   const out: RecoveredFile[] = [...kept];
   for (const cand of ordered) {
     stats.candidates++;
@@ -329,7 +354,22 @@ export function reassembleRegion(
       claim(plan, file.runs);
       continue;
     }
-    if (cand.planned) continue; // stays as the plan wrote it (damaged)
+    if (cand.planned) {
+      // A guess the walker passed but whose data breaks: damaged, and like any failed guess
+      // written only with keepPartial.
+      const f = cand.planned;
+      if (cand.suspect) {
+        f.status = 'damaged';
+        f.validation = { ok: false, by: 'jpeg', reason: cand.suspect.reason, validUpTo: cand.suspect.validUpTo };
+        f.notes.push(`content check: ${describe(cand.suspect)}; no second fragment found`);
+        if (!options.keepPartial) {
+          replaced.push(f);
+          skipped.push({ volume: f.volume, provenance: f.provenance, originalPath: f.originalPath ?? originalPathOf(f.folder, f.name), size: f.size, reason: `contiguous guess: ${describe(cand.suspect)}, and no second fragment was found` });
+        }
+      }
+      if (!replaced.includes(f)) keptPlanned.push(f);
+      continue;
+    }
     if (options.keepPartial && partial && partial.validUpTo > 0) {
       const file = record(region.volume, cand, partial);
       file.status = 'damaged';
@@ -340,7 +380,53 @@ export function reassembleRegion(
       claim(plan, file.runs);
     } else if (cand.carved) stats.dropped++;
   }
-  return { files: out, replaced, stats };
+  // A damaged guess left as the plan wrote it gives up the clusters a rebuilt file took.
+  const taken = out.filter((f) => !kept.includes(f)).flatMap((f) => f.runs);
+  for (const f of keptPlanned) {
+    const cut = firstOverlap(f.runs, taken);
+    if (cut < 0) continue;
+    if (cut === 0) {
+      replaced.push(f);
+      continue;
+    }
+    f.runs = cutRuns(f.runs, cut);
+    f.size = cut;
+    f.notes.push(`cut to ${cut} bytes: the clusters after belong to a file rebuilt from fragments`);
+  }
+  return { files: out, replaced, skipped, stats };
+}
+
+/** File offset of the first byte of `runs` that lies in `taken`, or -1. */
+function firstOverlap(runs: readonly ByteRun[], taken: readonly ByteRun[]): number {
+  let at = 0;
+  let best = -1;
+  for (const r of runs) {
+    for (const t of taken) {
+      const from = Math.max(r.offset, t.offset);
+      if (from < Math.min(r.offset + r.length, t.offset + t.length)) {
+        const x = at + from - r.offset;
+        if (best < 0 || x < best) best = x;
+      }
+    }
+    at += r.length;
+  }
+  return best;
+}
+
+/** The first `length` bytes of `runs`. */
+function cutRuns(runs: readonly ByteRun[], length: number): ByteRun[] {
+  const out: ByteRun[] = [];
+  for (const r of runs) {
+    if (length <= 0) break;
+    out.push({ offset: r.offset, length: Math.min(r.length, length) });
+    length -= r.length;
+  }
+  return out;
+}
+
+/** The first offset at or after `o` that lies on a cluster boundary. */
+function alignUp(o: number, g: number, base: number): number {
+  return base + Math.ceil((o - base) / g) * g;
 }
 
 interface Built {
@@ -416,12 +502,15 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
   // One pass over the first fragment, pausing before each split (ascending), keeps the
   // decoder's state there: each trial then decodes only from the split on.
   const snaps = new Map<number, JpegSnapshot | null>();
+  let baseline = 0;
   {
     const v = new JpegValidator(whole, 0, { maxLength: limit });
+    v.trackJumps();
     for (const b of [...splits].sort((x, y) => x - y)) {
       const r = v.runUntil(b);
       if ('result' in r) break;
       snaps.set(b, r.snapshot);
+      baseline = v.meanJump;
     }
   }
 
@@ -429,60 +518,150 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
   const maxTrials = options.maxCandidates ?? MAX_REASSEMBLY_CANDIDATES;
   let trials = 0;
   let work = 0;
-  for (const b of splits) {
-    const snap = snaps.get(b) ?? null;
-    let gap = 0;
-    for (const c of pool.boundariesAfter(pos + b)) {
-      gap++;
-      if (gap > maxGap || trials >= maxTrials || work >= MAX_REASSEMBLY_WORK) break;
-      const head = pool.reader.read(c, 64);
-      // A continuation of entropy-coded data neither starts a JPEG nor is blank.
-      if (isJpegHead(head) || head.every((x) => x === 0) || head.every((x) => x === 0xff)) continue;
-      const rest = size !== undefined ? size - b : Math.min(MAX_JPEG_SIZE - b, pool.total - c);
-      if (rest <= 0 || c + rest > pool.total) break;
-      const parts = [
-        { from: pos, length: b },
-        { from: c, length: rest },
-      ];
-      const joined = spans(pool, parts);
-      let r: JpegValidation;
-      trials++;
-      stats.trials++;
-      if (b >= primaryEnd) {
-        r = validateMpfImages(joined, first, b, b + rest);
-        work += 4096;
-      } else {
-        const v = new JpegValidator(joined, 0, { maxLength: b + rest, chunk: 4096 });
-        if (snap) v.restore(snap, joined, { maxLength: b + rest, chunk: 4096 });
-        try {
-          r = v.run();
-        } catch (err) {
-          r = { ok: false, validUpTo: 0, reason: (err as Error).message, mcus: 0, expectedMcus: 0 };
+
+  interface Trial {
+    b: number;
+    c: number;
+    gap: number;
+    rest: number;
+    parts: { from: number; length: number }[];
+    joined: RunsReader;
+  }
+  /** A trial that validated: accepted when the file's structure holds too. */
+  const accept = (t: Trial, r: JpegValidation): Built | null => {
+    const mpf = r.mpf ? validateJpegFile(t.joined, 0, t.b + t.rest) : r;
+    if (!mpf.ok) return null;
+    const done = finish(t.joined, size, t.b + t.rest);
+    if (!done || done.length <= t.b) return null;
+    const runs = [...pool.spanToRuns(pos, t.b), ...pool.spanToRuns(t.c, done.length - t.b)];
+    return {
+      ...done,
+      runs,
+      notes: [
+        `reassembled (bifragment gap carving): first fragment ${t.b} bytes, then a gap of ${t.gap} free cluster(s) (${t.c - (pos + t.b)} bytes of the pool), second fragment ${done.length - t.b} bytes; every MCU decodes and the EOI follows the last one`,
+      ],
+    };
+  };
+  const failed = (t: Trial, r: JpegValidation) => {
+    if (r.validUpTo > best.validUpTo + g) best = partialOf(r, t.parts, `first fragment ${t.b} bytes, then ${t.gap} cluster(s) further`);
+  };
+
+  // Phase 1: every (split, gap) decodes one MCU row past the junction. Most fail there; the
+  // others are ranked by how well the luma DC of that row continues the row above it (the
+  // right continuation is the same picture, a wrong one a jump), and only the best few are
+  // decoded to the end (phase 2). Without a resumable state (progressive files, splits in
+  // the headers) each trial decodes to the end at once.
+  const ranked: { score: number; t: Trial; v: JpegValidator }[] = [];
+  /** Decode a phase-1 survivor to the end. */
+  const finishTrial = (t: Trial, v: JpegValidator): Built | null => {
+    const before = v.bytesRead;
+    let r: JpegValidation;
+    try {
+      r = v.run();
+    } catch (err) {
+      r = { ok: false, validUpTo: 0, reason: (err as Error).message, mcus: 0, expectedMcus: 0 };
+    }
+    work += v.bytesRead - before;
+    if (!r.ok) {
+      failed(t, r);
+      return null;
+    }
+    return accept(t, r);
+  };
+  // A junction that continues the picture as well as the first fragment's own rows do is
+  // decoded to the end at once.
+  const excellent = 2 * baseline + 1;
+  // Beyond this a junction is a jump no picture makes: not accepted even if the count of
+  // MCUs happens to come out right (the tail of another photo of the same size can).
+  const plausible = 4 * baseline + 4;
+  const budgetLeft = () => trials < maxTrials && work < MAX_REASSEMBLY_WORK;
+
+  // Splits nearest the failure first (the decoder mostly notices a break within a few
+  // hundred bytes); for each tier of splits, gaps in increasing order (Garfinkel).
+  const tiers = [splits.slice(0, 4), splits.slice(4, 12), splits.slice(12)].filter((x) => x.length > 0);
+  for (const tier of tiers) {
+    const gapIters = tier.map((b) => ({ b, snap: snaps.get(b) ?? null, it: pool.boundariesAfter(pos + b), gap: 0, done: false }));
+    for (let g1 = 1; g1 <= maxGap && budgetLeft() && gapIters.some((x) => !x.done); g1++) {
+      for (const gi of gapIters) {
+        if (gi.done || !budgetLeft()) continue;
+        const next = gi.it.next();
+        if (next.done) {
+          gi.done = true;
+          continue;
         }
-        work += v.bytesRead;
+        const c = next.value;
+        const b = gi.b;
+        gi.gap++;
+        const head = pool.reader.read(c, 64);
+        // A continuation of entropy-coded data neither starts a JPEG nor is blank.
+        if (isJpegHead(head) || head.every((x) => x === 0) || head.every((x) => x === 0xff)) continue;
+        const rest = size !== undefined ? size - b : Math.min(MAX_JPEG_SIZE - b, pool.total - c);
+        if (rest <= 0 || c + rest > pool.total) {
+          gi.done = true;
+          continue;
+        }
+        const parts = [
+          { from: pos, length: b },
+          { from: c, length: rest },
+        ];
+        const t: Trial = { b, c, gap: gi.gap, rest, parts, joined: spans(pool, parts) };
+        trials++;
+        stats.trials++;
+        let r: JpegValidation;
+        if (b >= primaryEnd) {
+          r = validateMpfImages(t.joined, first, b, b + rest);
+          work += 4096;
+        } else {
+          const v = new JpegValidator(t.joined, 0, { maxLength: b + rest, chunk: 4096 });
+          if (gi.snap) v.restore(gi.snap, t.joined, { maxLength: b + rest, chunk: 4096 });
+          const row = gi.snap ? v.mcusPerRow : 0;
+          try {
+            if (row > 0) {
+              const s1 = v.runScored(b, row);
+              work += v.bytesRead;
+              if ('score' in s1) {
+                if (s1.score <= excellent) {
+                  const built = finishTrial(t, v);
+                  if (built) return { built };
+                } else if (s1.score <= plausible) insertRanked(ranked, { score: s1.score, t, v }, RANKED_KEPT);
+                continue;
+              }
+              r = s1.result;
+            } else {
+              r = v.run();
+              work += v.bytesRead;
+            }
+          } catch (err) {
+            r = { ok: false, validUpTo: 0, reason: (err as Error).message, mcus: 0, expectedMcus: 0 };
+          }
+        }
+        if (!r.ok) {
+          failed(t, r);
+          continue;
+        }
+        const built = accept(t, r);
+        if (built) return { built };
       }
-      if (!r.ok) {
-        if (r.validUpTo > best.validUpTo + g) best = partialOf(r, parts, `first fragment ${b} bytes, then ${gap} cluster(s) further`);
-        continue;
-      }
-      const mpf = r.mpf ? validateJpegFile(joined, 0, b + rest) : r;
-      if (!mpf.ok) continue;
-      const done = finish(joined, size, b + rest);
-      if (!done || done.length <= b) continue;
-      const runs = [...pool.spanToRuns(pos, b), ...pool.spanToRuns(c, done.length - b)];
-      const gapBytes = c - (pos + b);
-      return {
-        built: {
-          ...done,
-          runs,
-          notes: [
-            `reassembled (bifragment gap carving): first fragment ${b} bytes, then a gap of ${gap} free cluster(s) (${gapBytes} bytes of the pool), second fragment ${done.length - b} bytes; every MCU decodes and the EOI follows the last one`,
-          ],
-        },
-      };
+    }
+    // Phase 2: the best-continuing candidates so far, decoded to the end.
+    while (ranked.length > 0 && work < MAX_REASSEMBLY_WORK) {
+      const { t, v } = ranked.shift()!;
+      const built = finishTrial(t, v);
+      if (built) return { built };
     }
   }
   return { partial: best };
+}
+
+/** How many phase-1 survivors are kept for decoding to the end, best score first. */
+const RANKED_KEPT = 24;
+
+function insertRanked<T extends { score: number }>(list: T[], item: T, keep: number): void {
+  if (list.length >= keep && item.score >= list[list.length - 1].score) return;
+  let i = list.length;
+  while (i > 0 && list[i - 1].score > item.score) i--;
+  list.splice(i, 0, item);
+  if (list.length > keep) list.pop();
 }
 
 /** Where the primary image of a file whose MPF images were validated ends. */

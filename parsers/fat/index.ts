@@ -433,6 +433,12 @@ export const fatDriver: FsDriver = {
     const diagnostics = new Diagnostics();
     const boot = chooseBoot(volume, diagnostics);
     if (!boot) throw new Error('not a FAT volume (probe first)');
+    // A damaged boot sector may count far more clusters than the source holds: time and memory go by the source.
+    const fits = Math.max(0, Math.ceil((volume.size - boot.layout.dataOffset) / boot.layout.clusterSize));
+    if (boot.layout.clusterCount > fits) {
+      diagnostics.warn('fat.beyond-source', `the boot sector counts ${boot.layout.clusterCount} clusters, the source holds ${fits}: the rest is ignored (a truncated image, or a damaged boot sector)`);
+      boot.layout = { ...boot.layout, clusterCount: fits };
+    }
     const { table, index } = chooseFat(volume, boot.layout, diagnostics);
     const fs = new FatVolume(volume, boot.layout, table, boot.which, index, diagnostics);
     fs.walk();

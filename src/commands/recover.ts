@@ -4,7 +4,7 @@ import chalk from 'chalk';
 import type { ByteSource } from '../source/source.js';
 import { runPipeline, type PipelineOptions } from '../pipeline.js';
 import { buildReport, type Report, type StopInfo } from '../report.js';
-import { checkOutputDir, prepareOutputDir, relativeOutputPath, writeRecoveredAsync } from '../output.js';
+import { checkOutputDir, prepareOutputDir, relativeOutputPath, reserveSpace, writeRecoveredAsync } from '../output.js';
 import { formatBytes } from '../format.js';
 import { ExitCode, UserError } from '../errors.js';
 import type { RecoveredFile } from '../record.js';
@@ -26,6 +26,8 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
   const multiVolume = analysis.volumes.filter((v) => v.fs).length > 1;
   // Source order keeps reads sequential on a real card.
   const order = [...files].sort((a, b) => (a.runs[0]?.offset ?? 0) - (b.runs[0]?.offset ?? 0));
+  // Room for report.json, so a full disk still gets it: about its size with paths and hashes filled in.
+  const release = reserveSpace(opts.out, JSON.stringify(buildReport({ source, analysis, files, skipped, started, complete: true }), null, 2).length + files.length * 200);
   // Ctrl-C while writing: finish cleanly (the unfinished file is removed, report.json says complete: false).
   const interrupt = watchInterrupts((sig) => process.stderr.write(`\ncardrescue: ${sig}: stopping; writing report.json (again to quit at once)\n`));
   const written: RecoveredFile[] = [];
@@ -58,12 +60,18 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
       ? { reason: 'output-error', message: outputFailure.message, filesNotWritten: notWritten }
       : undefined;
   const report = buildReport({ source, analysis, files: written, skipped, started, complete: !stopped, stopped });
+  release();
   try {
     fs.writeFileSync(path.join(opts.out, 'report.json'), JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
-    writeGallery(opts.out, report);
   } catch (err) {
     if (!outputFailure) throw err;
     throw new UserError(`${outputFailure.message}; ${written.length} of ${files.length} file(s) were written, report.json could not be written either`, ExitCode.output);
+  }
+  try {
+    writeGallery(opts.out, report);
+  } catch (err) {
+    // On a full disk the report matters more than the gallery.
+    if (!outputFailure) throw err;
   }
   if (outputFailure) {
     throw new UserError(`${outputFailure.message}; ${written.length} of ${files.length} file(s) were written, listed in ${path.join(opts.out, 'report.json')} (complete: false)`, ExitCode.output);

@@ -154,6 +154,7 @@ async function run(args: Args): Promise<number> {
   let slowest = { ms: 0, index: -1, image: '' };
   let peakRss = 0;
   const inputsChanged = new Set<string>();
+  const retried = new Set<number>();
   const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
   const total = queue.length;
   process.stdout.write(`fuzz: ${total} cases over ${args.images.length} image(s), seed ${args.seed}, ${args.jobs} worker(s), ${args.timeoutMs} ms and ${args.maxRssMb} MiB per case\n`);
@@ -209,7 +210,11 @@ async function run(args: Args): Promise<number> {
           if (msg.ms > slowest.ms) slowest = { ms: msg.ms, index: c.index, image: c.image };
           if (msg.error) record({ index: c.index, image: c.image, seed: c.seed, kind: 'crash', message: msg.error, ms: msg.ms });
           else if (msg.problems.length) record({ index: c.index, image: c.image, seed: c.seed, kind: 'invariant', message: msg.problems.join('; '), ms: msg.ms });
-          else if (msg.ms > args.timeoutMs) record({ index: c.index, image: c.image, seed: c.seed, kind: 'timeout', message: `took ${msg.ms} ms`, ms: msg.ms });
+          else if (msg.ms > args.timeoutMs && !retried.has(c.index)) {
+            retried.add(c.index);
+            queue.unshift(c);
+            done--;
+          } else if (msg.ms > args.timeoutMs) record({ index: c.index, image: c.image, seed: c.seed, kind: 'timeout', message: `took ${msg.ms} ms, twice`, ms: msg.ms });
           else if (msg.peakRssMb > args.maxRssMb) record({ index: c.index, image: c.image, seed: c.seed, kind: 'memory', message: `peak ${msg.peakRssMb} MiB`, ms: msg.ms });
           if (msg.suspects.length) {
             const f: Failure = { index: c.index, image: c.image, seed: c.seed, kind: 'suspect', message: msg.suspects.join('; '), ms: msg.ms };
@@ -226,9 +231,16 @@ async function run(args: Args): Promise<number> {
         stopTimers();
         active--;
         if (current) {
+          // A case over its time limit runs once more in a fresh worker: a busy machine is not a hang.
+          if (killedFor === 'timeout' && !retried.has(current.index)) {
+            retried.add(current.index);
+            queue.unshift(current);
+            current = undefined;
+            return startWorker();
+          }
           done++;
           const kind = killedFor ?? 'worker-died';
-          const message = killedFor === 'timeout' ? `no result after ${args.timeoutMs} ms` : killedFor === 'memory' ? `worker above ${args.maxRssMb} MiB` : `worker exited (${signal ?? code})`;
+          const message = killedFor === 'timeout' ? `no result after ${args.timeoutMs} ms, twice` : killedFor === 'memory' ? `worker above ${args.maxRssMb} MiB` : `worker exited (${signal ?? code})`;
           record({ index: current.index, image: current.image, seed: current.seed, kind, message });
           current = undefined;
           if (queue.length) return startWorker();
@@ -246,7 +258,7 @@ async function run(args: Args): Promise<number> {
   const byKind = failures.reduce<Record<string, number>>((m, f) => ((m[f.kind] = (m[f.kind] ?? 0) + 1), m), {});
   process.stdout.write(
     `fuzz: ${done} cases, ${failures.length} failure(s)${failures.length ? ` (${Object.entries(byKind).map(([k, n]) => `${n} ${k}`).join(', ')})` : ''} in ${seconds.toFixed(1)} s; ` +
-      `slowest case ${slowest.ms} ms (${slowest.image} case ${slowest.index}), peak worker RSS ${Math.round(peakRss)} MiB; seed ${args.seed}\n`,
+      `slowest case ${slowest.ms} ms (${slowest.image} case ${slowest.index}), ${retried.size} case(s) re-run after going over the time limit once, peak worker RSS ${Math.round(peakRss)} MiB; seed ${args.seed}\n`,
   );
   if (suspects.length) {
     process.stdout.write(
