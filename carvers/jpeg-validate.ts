@@ -266,6 +266,11 @@ export class JpegValidator {
   private jumpCount = 0;
   /** Pause once this many MCUs after `scoreFrom` were scored. */
   private scoreTarget = Infinity;
+  /** The roughest MCU row scored so far (mean jump), and how many rows were scored whole. */
+  private rowJumpSum = 0;
+  private rowJumpCount = 0;
+  private maxRow = 0;
+  private rowsScored = 0;
 
   constructor(reader: Reader, start: number, options: JpegValidateOptions = {}) {
     this.reader = reader;
@@ -350,6 +355,15 @@ export class JpegValidator {
     this.scoreFrom = -Infinity;
     this.jumpSum = 0;
     this.jumpCount = 0;
+    this.rowJumpSum = 0;
+    this.rowJumpCount = 0;
+    this.maxRow = 0;
+    this.rowsScored = 0;
+  }
+
+  /** The roughest MCU row scored since `trackJumps` (its mean jump), and how many rows that covers. */
+  get roughestRow(): { jump: number; rows: number } {
+    return { jump: this.maxRow, rows: this.rowsScored };
   }
 
   /** The mean luma DC jump between MCU rows over the MCUs scored so far. */
@@ -856,7 +870,16 @@ export class JpegValidator {
         const x = this.mcu % row.length;
         const dcv = this.dcPred[this.lumaIndex];
         if (this.mcuStart >= this.scoreFrom && this.mcu >= row.length) {
-          this.jumpSum += Math.abs(dcv - row[x]);
+          const d = Math.abs(dcv - row[x]);
+          this.jumpSum += d;
+          this.rowJumpSum += d;
+          this.rowJumpCount++;
+          if (x === row.length - 1) {
+            this.maxRow = Math.max(this.maxRow, this.rowJumpSum / this.rowJumpCount);
+            this.rowsScored++;
+            this.rowJumpSum = 0;
+            this.rowJumpCount = 0;
+          }
           if (++this.jumpCount >= this.scoreTarget) this.paused = true;
         }
         row[x] = dcv;

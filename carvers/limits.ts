@@ -39,6 +39,8 @@ export const MAX_SPLIT_CANDIDATES = 32;
 export const MAX_REASSEMBLY_CANDIDATES = 50_000;
 /** Bytes the validator may decode while trying the candidates of one file (about a second). */
 export const MAX_REASSEMBLY_WORK = 128 * MiB;
+/** ... and over all files of one carving region (a card full of starts with no second fragment: about a minute). */
+export const MAX_REASSEMBLY_REGION_WORK = 4 * GiB;
 
 // ---- TIFF and TIFF-based raws ------------------------------------------------------------
 

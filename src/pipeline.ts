@@ -95,7 +95,7 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
       found = r.files;
       for (const f of r.replaced) if (files.includes(f)) files.splice(files.indexOf(f), 1);
       skipped.push(...r.skipped);
-      const total = (carving.reassembly ??= { candidates: 0, reassembled: 0, partial: 0, dropped: 0, trials: 0 });
+      const total = (carving.reassembly ??= { candidates: 0, reassembled: 0, partial: 0, dropped: 0, trials: 0, unsearched: 0 });
       for (const k of Object.keys(total) as (keyof ReassembleStats)[]) total[k] += r.stats[k];
     }
     if (plan) for (const f of found) if (f.provenance === 'carved') borrowName(f, plan);

@@ -80,6 +80,19 @@ describe('ByteSource over unreadable sectors', () => {
     });
   }
 
+  it('a bad 4 KiB in an 8 MiB read costs some 150 reads, not one per sector of the chunk', () => {
+    const { file } = randomImage(8 * MiB);
+    for (const mode of ['linux', 'whole'] as const) {
+      const source = ByteSource.open(file, { readSync: faultyReadSync(runs([[3 * MiB, 4096]]), mode) });
+      source.read(0, 8 * MiB);
+      expect(pairs(source.badRanges)).toEqual([[3 * MiB, 4096]]);
+      // Sector by sector over the whole chunk would be 16384 reads; here: the 64 KiB piece around it.
+      expect(source.stats.calls, mode).toBeLessThan(200);
+      expect(source.stats.failed, mode).toBeLessThanOrEqual(10); // the 8 bad sectors, and the reads that found them
+      source.close();
+    }
+  });
+
   it('a read that fails once and then works is not recorded', () => {
     const { file, data } = randomImage(MiB);
     let fails = 1;

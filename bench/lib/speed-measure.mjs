@@ -4,6 +4,7 @@
 // files must not be buffered by us). Page cache dropped before each measurement when allowed.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export const TIME = '/usr/bin/time';
@@ -54,6 +55,7 @@ export function measure(cmd, args, { cwd, logDir, tag, timeoutSec, drop }) {
   const timeFile = path.join(logDir, `${tag}.time`);
   fs.rmSync(timeFile, { force: true });
   if (drop) dropCaches();
+  const loadAvg1 = +os.loadavg()[0].toFixed(2);
   const out = fs.openSync(outFile, 'w');
   const err = fs.openSync(errFile, 'w');
   const t0 = process.hrtime.bigint();
@@ -69,7 +71,7 @@ export function measure(cmd, args, { cwd, logDir, tag, timeoutSec, drop }) {
   const t = fs.existsSync(timeFile) ? parseTime(fs.readFileSync(timeFile, 'utf8')) : {};
   const stderr = fs.readFileSync(errFile, 'utf8');
   return {
-    seconds, exit: r.status, signal: r.signal, timedOut, ...t,
+    seconds, exit: r.status, signal: r.signal, timedOut, loadAvg1, ...t,
     stdoutFile: outFile, stderrTail: stderr.trim().split('\n').slice(-3).join('\n').slice(0, 500),
   };
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Summarise a V8 .cpuprofile (from `node --cpu-prof`): self time per function and per file.
 //
-//   node bench/lib/speed-profile.mjs FILE.cpuprofile [TOP]
+//   node bench/lib/speed-profile.mjs FILE.cpuprofile [TOP] [ROOT]   (ROOT: strip it from paths)
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** { totalMs, functions: [{ name, where, selfMs, pct }], files: [{ file, selfMs, pct }] } */
-export function summariseProfile(file, top = 15) {
+export function summariseProfile(file, top = 15, root = null) {
   const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const self = new Map(); // node id -> microseconds
@@ -18,7 +18,8 @@ export function summariseProfile(file, top = 15) {
   for (const [id, us] of self) {
     const cf = byId.get(id).callFrame;
     const url = cf.url ? cf.url.replace(/^file:\/\//, '') : '';
-    const short = url.includes('/dist/') ? url.slice(url.indexOf('/dist/') + 6)
+    const short = root && url.startsWith(root + '/') ? url.slice(root.length + 1)
+      : url.includes('/dist/') ? url.slice(url.indexOf('/dist/') + 6)
       : url.includes('node_modules/') ? url.slice(url.lastIndexOf('node_modules/') + 13) : url ? path.basename(url) : '';
     const name = cf.functionName || (url ? '(anonymous)' : '');
     const key = url ? `${name} ${short}:${cf.lineNumber + 1}` : `(${name || cf.functionName || 'native'})`;
@@ -48,10 +49,10 @@ export function formatProfile(s) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [file, top] = process.argv.slice(2);
+  const [file, top, root] = process.argv.slice(2);
   if (!file) {
     console.error('usage: node bench/lib/speed-profile.mjs FILE.cpuprofile [TOP]');
     process.exit(2);
   }
-  console.log(formatProfile(summariseProfile(file, Number(top ?? 15))));
+  console.log(formatProfile(summariseProfile(file, Number(top ?? 15), root ? path.resolve(root) : null)));
 }
