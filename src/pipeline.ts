@@ -77,6 +77,8 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
   const bytesTotal = regions.reduce((n, r) => n + r.runs.reduce((m, x) => m + x.length, 0), 0);
   let before = 0;
   let carvedSoFar = 0;
+  // Announce the stage before the first chunk, so rates are measured from its real start.
+  options.onProgress?.({ stage: 'scan', done: 0, total: bytesTotal, found: countByProvenance(files) });
   for (const region of regions) {
     const outcome = carveRegion(disk, region, {
       carvers,

@@ -522,9 +522,13 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
     for (const b of [...splits].sort((x, y) => x - y)) {
       const r = v.runUntil(b);
       if ('result' in r) break;
+      // The picture's own continuity, from the rows before the earliest split (later rows may
+      // already be a wrong continuation that happened to decode).
+      if (snaps.size === 0) {
+        baseline = v.meanJump;
+        roughest = v.roughestRow;
+      }
       snaps.set(b, r.snapshot);
-      baseline = v.meanJump;
-      roughest = v.roughestRow;
     }
   }
 

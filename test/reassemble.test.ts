@@ -184,6 +184,10 @@ describe('bifragment gap carving on a synthetic card', () => {
     expect(reassembleRegion(new BufferReader(disk), region(disk), outcome, undefined, [], { maxGap: 6 }).files).toHaveLength(1);
     const capped = reassembleRegion(new BufferReader(disk), region(disk), outcome, undefined, [], { maxCandidates: 3 });
     expect(capped.stats.trials).toBeLessThanOrEqual(3);
+    // The region's decoding budget spent: no search at all.
+    const spent = reassembleRegion(new BufferReader(disk), region(disk), outcome, undefined, [], { maxWork: 0 });
+    expect(spent.files).toEqual([]);
+    expect(spent.stats).toMatchObject({ trials: 0, unsearched: 1 });
   });
 
   it('a cluster owned by another file between the fragments is not counted as gap', () => {

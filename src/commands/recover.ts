@@ -11,6 +11,7 @@ import type { RecoveredFile } from '../record.js';
 import { writeGallery } from '../gallery/gallery.js';
 import { markUnreadable } from '../badmap.js';
 import { watchInterrupts } from '../interrupt.js';
+import { createProgressReporter } from '../progress.js';
 
 export interface RecoverOptions extends PipelineOptions {
   out: string;
@@ -22,7 +23,11 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
   const started = new Date();
   checkOutputDir(opts.out, source);
   prepareOutputDir(opts.out);
-  const { analysis, files, skipped } = runPipeline(source, opts);
+  const progress = createProgressReporter({ quiet: opts.quiet || opts.json });
+  const { analysis, files, skipped } = runPipeline(source, { ...opts, onProgress: (e) => progress.update(e) });
+  const found = countByProvenance(files);
+  const bytesToWrite = files.reduce((n, f) => n + f.size, 0);
+  let bytesWritten = 0;
   const multiVolume = analysis.volumes.filter((v) => v.fs).length > 1;
   // Source order keeps reads sequential on a real card.
   const order = [...files].sort((a, b) => (a.runs[0]?.offset ?? 0) - (b.runs[0]?.offset ?? 0));
@@ -32,6 +37,7 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
   const interrupt = watchInterrupts((sig) => process.stderr.write(`\ncardrescue: ${sig}: stopping; writing report.json (again to quit at once)\n`));
   const written: RecoveredFile[] = [];
   let outputFailure: UserError | undefined;
+  progress.update({ stage: 'write', done: 0, total: bytesToWrite, found });
   try {
     for (const file of order) {
       if (interrupt.signal) break;
@@ -47,9 +53,12 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
       file.path = result.path;
       file.sha256 = result.sha256;
       written.push(file);
+      bytesWritten += file.size;
+      progress.update({ stage: 'write', done: bytesWritten, total: bytesToWrite, found });
     }
   } finally {
     interrupt.dispose();
+    progress.stop();
   }
   // Reads made while writing may have found more unreadable sectors.
   markUnreadable(written, source.badRanges);
@@ -89,6 +98,12 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
   return files.length === 0 ? ExitCode.nothingFound : ExitCode.ok;
 }
 
+function countByProvenance(files: RecoveredFile[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of files) out[f.provenance] = (out[f.provenance] ?? 0) + 1;
+  return out;
+}
+
 function summaryText(report: Report, outDir: string): string {
   const s = report.summary;
   const lines: string[] = [];
@@ -108,7 +123,16 @@ function summaryText(report: Report, outDir: string): string {
     const touched = report.files.filter((f) => f.badRanges.length > 0).length;
     lines.push(chalk.red(`  ${formatBytes(s.unreadableBytes)} of the source could not be read (zeros in its place); ${touched} file(s) touch it`));
   }
+  const formats = Object.entries(s.byFormat)
+    .sort((a, b) => b[1] - a[1])
+    .map(([f, n]) => `${n} ${f === 'unknown' ? 'other' : f}`);
+  if (formats.length) lines.push(`  by format: ${formats.join(', ')}`);
   lines.push(`Files are in ${outDir}${s.byProvenance.deleted ? ` (deleted ones under ${path.join(outDir, 'deleted')})` : ''}; details in ${path.join(outDir, 'report.json')}`);
+  if (s.files > 0) {
+    lines.push(chalk.dim(`Next: browse ${path.join(outDir, 'report.html')}, copy what you need to a safe place, and only then format or reuse the card.`));
+  } else {
+    lines.push('Nothing was found. Check `cardrescue info` for the card: a full or secure format leaves nothing behind.');
+  }
   return lines.join('\n');
 }
 
