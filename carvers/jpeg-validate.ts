@@ -245,6 +245,8 @@ export class JpegValidator {
   // scan state
   private scan: Scan | null = null;
   private mcu = 0;
+  /** The MCU before which the last restart marker was read (-1: none in this scan). */
+  private restartedAt = -1;
   private rst = 0;
   private eobrun = 0;
   private mcuStart = 0;
@@ -271,6 +273,9 @@ export class JpegValidator {
   private rowJumpCount = 0;
   private maxRow = 0;
   private rowsScored = 0;
+  private rowStart = 0;
+  /** With `trackJumps`: each MCU row scored whole, where it starts (from the image start) and its mean jump. */
+  private history: { start: number; jump: number }[] | null = null;
 
   constructor(reader: Reader, start: number, options: JpegValidateOptions = {}) {
     this.reader = reader;
@@ -359,6 +364,12 @@ export class JpegValidator {
     this.rowJumpCount = 0;
     this.maxRow = 0;
     this.rowsScored = 0;
+    this.history = [];
+  }
+
+  /** The MCU rows scored since `trackJumps`: where each starts (bytes from the image start) and its mean jump. */
+  get rows(): readonly { start: number; jump: number }[] {
+    return this.history ?? [];
   }
 
   /** The roughest MCU row scored since `trackJumps` (its mean jump), and how many rows that covers. */
@@ -386,7 +397,7 @@ export class JpegValidator {
       acc: this.acc, n: this.n, virt: this.virt, p: this.p, markerAt: this.markerAt,
       phase: this.phase, markers: this.markers, dcTables: [...this.dcTables], acTables: [...this.acTables],
       frame: this.frame, restartInterval: this.restartInterval, sawScan: this.sawScan, mpf: this.mpf,
-      covered: this.covered, scan: this.scan, qTables: [...this.qTables], dcPred: this.dcPred.slice(), mcu: this.mcu, rst: this.rst, eobrun: this.eobrun,
+      covered: this.covered, scan: this.scan, restartedAt: this.restartedAt, qTables: [...this.qTables], dcPred: this.dcPred.slice(), mcu: this.mcu, rst: this.rst, eobrun: this.eobrun,
       mcuStart: this.mcuStart, syncedTo: this.syncedTo, mcusDone: this.mcusDone, mcusExpected: this.mcusExpected,
       masks: this.masks.map((m) => m.slice()),
       rowDc: this.rowDc?.slice() ?? null, lumaIndex: this.lumaIndex,
@@ -700,6 +711,7 @@ export class JpegValidator {
     for (const c of comps) if (!f.progressive || ss === 0) this.covered |= 1 << c.comp.index;
     this.sawScan = true;
     this.mcu = 0;
+    this.restartedAt = -1;
     this.rst = 0;
     this.eobrun = 0;
     this.dcPred.fill(0);
@@ -845,9 +857,10 @@ export class JpegValidator {
     for (;;) {
       if (total > 0 && this.mcu >= total) return this.endOfScan();
       if (total === 0 && this.markerAt >= 0 && this.n - this.virt < 8 && this.paddingOk()) return this.endOfScan(); // DNL
-      if (ri > 0 && this.mcu > 0 && this.mcu % ri === 0) {
+      if (ri > 0 && this.mcu > 0 && this.mcu % ri === 0 && this.restartedAt !== this.mcu) {
         const bad = this.restart();
         if (bad) return bad;
+        this.restartedAt = this.mcu; // a resume from a snapshot taken here must not expect it again
       }
       if (pausing) {
         if (this.p > this.pauseAt) {
@@ -874,11 +887,19 @@ export class JpegValidator {
           this.jumpSum += d;
           this.rowJumpSum += d;
           this.rowJumpCount++;
+          if (x === 0) this.rowStart = this.mcuStart;
           if (x === row.length - 1) {
-            this.maxRow = Math.max(this.maxRow, this.rowJumpSum / this.rowJumpCount);
+            const mean = this.rowJumpSum / this.rowJumpCount;
+            this.maxRow = Math.max(this.maxRow, mean);
             this.rowsScored++;
             this.rowJumpSum = 0;
             this.rowJumpCount = 0;
+            if (this.history) {
+              const h = this.history;
+              const at = this.rowStart - this.start;
+              while (h.length > 0 && h[h.length - 1].start >= at) h.pop(); // decoded again after a rewind
+              h.push({ start: at, jump: mean });
+            }
           }
           if (++this.jumpCount >= this.scoreTarget) this.paused = true;
         }

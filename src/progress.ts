@@ -34,7 +34,8 @@ export function createProgressReporter(options: { quiet?: boolean; stream?: Node
   const stream = options.stream ?? process.stderr;
   if (options.quiet) return { update() {}, stop() {} };
   if (stream.isTTY) return barReporter(stream);
-  return lineReporter(stream, options.intervalMs ?? 5000);
+  const fromEnv = Number(process.env.CARDRESCUE_PROGRESS_MS);
+  return lineReporter(stream, options.intervalMs ?? (Number.isFinite(fromEnv) && fromEnv >= 0 && process.env.CARDRESCUE_PROGRESS_MS ? fromEnv : 5000));
 }
 
 function barReporter(stream: NodeJS.WriteStream): ProgressReporter {
@@ -81,19 +82,26 @@ function payload(e: ProgressEvent, since: number) {
 }
 
 function lineReporter(stream: NodeJS.WriteStream, intervalMs: number): ProgressReporter {
-  let last = 0;
   let stage: Stage | undefined;
   let stageStart = Date.now();
+  let last = 0;
+  let printed = false;
   return {
     update(e) {
       const now = Date.now();
       if (e.stage !== stage) {
         stage = e.stage;
         stageStart = now;
-        last = 0;
+        last = now;
+        printed = false;
       }
-      if (now - last < intervalMs && e.done < e.total) return;
+      // Short work stays silent; long work says where it is every few seconds, and that it finished.
+      const due = now - last >= intervalMs && e.done > 0;
+      const finished = e.done >= e.total && printed;
+      if (!due && !finished) return;
+      if (finished && !due && last === now) return;
       last = now;
+      printed = true;
       const p = payload(e, stageStart);
       const pct = e.total ? Math.floor((100 * e.done) / e.total) : 100;
       stream.write(`${p.stage.trim().toLowerCase()}: ${p.doneText} of ${p.totalText} (${pct}%), ${p.rate}/s, found: ${p.found}\n`);

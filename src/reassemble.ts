@@ -468,7 +468,16 @@ function spans(pool: Pool, parts: { from: number; length: number }[]): RunsReade
 function rebuild(pool: Pool, pos: number, size: number | undefined, options: ReassembleOptions, stats: ReassembleStats, budget: { left: number }): { built?: Built; partial?: Partial } {
   const limit = Math.min(size ?? MAX_JPEG_SIZE, MAX_JPEG_SIZE, pool.total - pos);
   const whole = spans(pool, [{ from: pos, length: limit }]);
-  const first = validateJpegFile(whole, 0, size !== undefined ? Math.min(size, limit) : undefined);
+  // The first validation also keeps how each MCU row continues the one above it.
+  const tracker = new JpegValidator(whole, 0, { maxLength: limit });
+  tracker.trackJumps();
+  let first: JpegFileValidation;
+  try {
+    first = tracker.run();
+  } catch (err) {
+    first = { ok: false, validUpTo: 0, reason: (err as Error).message, mcus: 0, expectedMcus: 0 };
+  }
+  if (first.ok && first.mpf) first = validateJpegFile(whole, 0, size !== undefined ? Math.min(size, limit) : undefined);
   if (first.ok) {
     const done = finish(whole, size, limit);
     if (done) {
@@ -504,18 +513,37 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
   const failedAt = first.failedAt ?? first.validUpTo;
   // With restart markers the damage is after the last one that came in sequence.
   const floor = first.syncedTo !== undefined && first.syncedTo > 0 ? Math.max(0, first.syncedTo - g) : 0;
-  const splits: number[] = [];
+  const nearFailure: number[] = [];
   for (const q of pool.boundariesBefore(pos + Math.min(failedAt + 2, limit), pos + floor)) {
-    if (splits.length >= MAX_SPLIT_CANDIDATES) break;
-    splits.push(q - pos);
+    if (nearFailure.length >= MAX_SPLIT_CANDIDATES) break;
+    nearFailure.push(q - pos);
   }
+  // The decoder may run on through data that decodes (text, another photo's scan) for a
+  // while; the picture shows where: the first MCU row that jumps far more than every row
+  // before it. The boundaries around that row go first.
+  const rows = tracker.rows;
+  const suspect: number[] = [];
+  let roughest = 0;
+  for (let r = 0; r < rows.length; r++) {
+    if (r >= 8 && rows[r].jump > 2 * roughest + 8) {
+      const from = rows[r - 1].start;
+      const to = r + 1 < rows.length ? rows[r + 1].start : failedAt;
+      for (const q of pool.boundariesBefore(pos + Math.min(to, limit), pos + Math.max(floor, from - g))) {
+        if (suspect.length >= MAX_SPLIT_CANDIDATES / 4) break;
+        suspect.push(q - pos);
+      }
+      break;
+    }
+    roughest = Math.max(roughest, rows[r].jump);
+  }
+  const splits = [...new Set([...suspect, ...nearFailure])];
   if (splits.length === 0) return { partial: best };
 
   // One pass over the first fragment, pausing before each split (ascending), keeps the
   // decoder's state there: each trial then decodes only from the split on.
   const snaps = new Map<number, JpegSnapshot | null>();
   let baseline = 0;
-  let roughest = { jump: 0, rows: 0 };
+  let roughestBefore = { jump: 0, rows: 0 };
   {
     const v = new JpegValidator(whole, 0, { maxLength: limit });
     v.trackJumps();
@@ -526,7 +554,7 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
       // already be a wrong continuation that happened to decode).
       if (snaps.size === 0) {
         baseline = v.meanJump;
-        roughest = v.roughestRow;
+        roughestBefore = v.roughestRow;
       }
       snaps.set(b, r.snapshot);
     }
@@ -597,17 +625,23 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
   // of MCUs happens to come out right (the tail of another photo of the same size can). Over
   // the 72 camera samples, 0.3% of rows (after the first 8) jump more than twice the roughest
   // row before them plus 8; with fewer rows to go by, nothing is ruled out.
-  const plausible = roughest.rows >= 8 ? 2 * roughest.jump + 8 : Infinity;
+  const plausible = roughestBefore.rows >= 8 ? 2 * roughestBefore.jump + 8 : Infinity;
   const budgetLeft = () => trials < maxTrials && work < allowance;
 
   // Splits nearest the failure first (the decoder mostly notices a break within a few
   // hundred bytes); for each tier of splits, gaps in increasing order (Garfinkel).
-  const tiers = [splits.slice(0, 4), splits.slice(4, 12), splits.slice(12)].filter((x) => x.length > 0);
-  for (const tier of tiers) {
+  const tiers = [suspect, nearFailure.slice(0, 4), nearFailure.slice(4, 12), nearFailure.slice(12)]
+    .map((t, i, all) => t.filter((b) => !all.slice(0, i).some((x) => x.includes(b))))
+    .filter((x) => x.length > 0);
+  for (let ti = 0; ti < tiers.length; ti++) {
+    const tier = tiers[ti];
+    // Each tier may spend up to its share of the allowance (and what earlier tiers left).
+    const tierBudget = (allowance * (ti + 1)) / tiers.length;
+    const tierLeft = () => budgetLeft() && work < tierBudget;
     const gapIters = tier.map((b) => ({ b, snap: snaps.get(b) ?? null, it: pool.boundariesAfter(pos + b), gap: 0, done: false }));
-    for (let g1 = 1; g1 <= maxGap && budgetLeft() && gapIters.some((x) => !x.done); g1++) {
+    for (let g1 = 1; g1 <= maxGap && tierLeft() && gapIters.some((x) => !x.done); g1++) {
       for (const gi of gapIters) {
-        if (gi.done || !budgetLeft()) continue;
+        if (gi.done || !tierLeft()) continue;
         const next = gi.it.next();
         if (next.done) {
           gi.done = true;
@@ -638,7 +672,7 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
         } else {
           const v = new JpegValidator(t.joined, 0, { maxLength: b + rest, chunk: 4096 });
           if (gi.snap) v.restore(gi.snap, t.joined, { maxLength: b + rest, chunk: 4096 });
-          const row = gi.snap ? v.mcusPerRow : 0;
+          const row = gi.snap ? Math.min(v.mcusPerRow, PHASE1_MCUS) : 0;
           try {
             if (row > 0) {
               const s1 = v.runScored(b, row);
@@ -676,6 +710,9 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
   }
   return { partial: best };
 }
+
+/** MCUs past the junction a phase-1 trial decodes and scores (at most one row). */
+const PHASE1_MCUS = 64;
 
 /** How many phase-1 survivors are kept for decoding to the end, best score first. */
 const RANKED_KEPT = 24;
