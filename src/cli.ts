@@ -96,6 +96,7 @@ export function buildProgram(): Command {
       .argument('<source>', 'card image file or block device')
       .requiredOption('-o, --out <dir>', 'output folder (must not be on the card itself)'),
   )
+    .option('--extract-previews', 'also write each file\'s embedded preview (raw previews, EXIF thumbnails) under previews/')
     .option('--json', 'print report.json on stdout instead of the summary')
     .option('-q, --quiet', 'print nothing on success')
     .addHelpText('after', '\nExamples:\n  cardrescue recover card.img --out ~/rescued\n  sudo cardrescue recover /dev/sdb --out /media/backup/rescued\n  cardrescue recover card.img --bad-map card.map --out ~/rescued')

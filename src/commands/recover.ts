@@ -12,9 +12,12 @@ import { writeGallery } from '../gallery/gallery.js';
 import { markUnreadable } from '../badmap.js';
 import { watchInterrupts } from '../interrupt.js';
 import { createProgressReporter } from '../progress.js';
+import { extractPreviews } from '../extract-previews.js';
 
 export interface RecoverOptions extends PipelineOptions {
   out: string;
+  /** Also write each file's embedded preview under previews/. */
+  extractPreviews?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -60,6 +63,7 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
     interrupt.dispose();
     progress.stop();
   }
+  if (opts.extractPreviews && !interrupt.signal && !outputFailure) extractPreviews(opts.out, written);
   // Reads made while writing may have found more unreadable sectors.
   markUnreadable(written, source.badRanges);
   const notWritten = files.length - written.length;
