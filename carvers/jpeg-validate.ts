@@ -333,12 +333,15 @@ export class JpegValidator {
    * Continue until `mcus` MCUs that start at or after byte `from` (absolute) have been
    * compared with the MCU row above (sequential scans), and return how far their luma DC
    * jumps on average (`score`: a continuation from the wrong place scores high), or the
-   * result when the image ends or fails first.
+   * result when the image ends or fails first. With `fresh` false, the MCUs scored by the
+   * previous call count towards `mcus` and the mean.
    */
-  runScored(from: number, mcus: number): { score: number } | { result: JpegValidation } {
+  runScored(from: number, mcus: number, fresh = true): { score: number } | { result: JpegValidation } {
     this.scoreFrom = from;
-    this.jumpSum = 0;
-    this.jumpCount = 0;
+    if (fresh) {
+      this.jumpSum = 0;
+      this.jumpCount = 0;
+    }
     this.scoreTarget = mcus;
     try {
       for (;;) {

@@ -1,5 +1,5 @@
 import type { Reader, ByteRun } from './reader.js';
-import { RunsReader } from './reader.js';
+import { RunsReader, readIntoAny } from './reader.js';
 import type { Carver, WalkResult } from '../carvers/types.js';
 import { buildSignatureTable } from '../carvers/registry.js';
 import type { RecoveredFile } from './record.js';
@@ -74,8 +74,9 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   let resumeAt = 0;
   let firstRun = 0;
 
+  const buffer = Buffer.allocUnsafe(SCAN_CHUNK + HEAD);
   for (let chunkStart = 0; chunkStart < total; chunkStart += SCAN_CHUNK) {
-    const chunk = stream.read(chunkStart, Math.min(SCAN_CHUNK + HEAD, total - chunkStart));
+    const chunk = buffer.subarray(0, readIntoAny(stream, buffer.subarray(0, Math.min(SCAN_CHUNK + HEAD, total - chunkStart)), chunkStart));
     const chunkEnd = Math.min(chunkStart + SCAN_CHUNK, total);
     while (firstRun < region.runs.length && starts[firstRun] + region.runs[firstRun].length <= chunkStart) firstRun++;
     for (let runIdx = firstRun; runIdx < region.runs.length && starts[runIdx] < chunkEnd; runIdx++) {

@@ -10,6 +10,19 @@ export interface Reader {
    * reader; unreadable sectors come back zero-filled (the source records them).
    */
   read(offset: number, length: number): Buffer;
+  /**
+   * Optional: fill `target` from `offset` (as many bytes as fit, fewer at the end) and
+   * return how many were read. Lets the scan reuse one buffer instead of allocating per read.
+   */
+  readInto?(target: Buffer, offset: number): number;
+}
+
+/** readInto when the reader has it, else a copy of read(). */
+export function readIntoAny(reader: Reader, target: Buffer, offset: number): number {
+  if (reader.readInto) return reader.readInto(target, offset);
+  const got = reader.read(offset, target.length);
+  got.copy(target);
+  return got.length;
 }
 
 /** A window onto another reader: a partition inside a disk, a file inside a volume. */
@@ -22,6 +35,12 @@ export class SliceReader implements Reader {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
     return this.base.read(this.offset + offset, n);
+  }
+
+  readInto(target: Buffer, offset: number): number {
+    if (offset >= this.size) return 0;
+    const n = Math.min(target.length, this.size - offset);
+    return readIntoAny(this.base, n === target.length ? target : target.subarray(0, n), this.offset + offset);
   }
 }
 
@@ -58,6 +77,23 @@ export class RunsReader implements Reader {
       i++;
     }
     return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  readInto(target: Buffer, offset: number): number {
+    if (offset >= this.size) return 0;
+    const end = Math.min(this.size, offset + target.length);
+    let i = upperBound(this.starts, offset) - 1;
+    let pos = offset;
+    while (pos < end && i < this.runs.length) {
+      const run = this.runs[i];
+      const within = pos - this.starts[i];
+      const take = Math.min(run.length - within, end - pos);
+      const got = readIntoAny(this.base, target.subarray(pos - offset, pos - offset + take), run.offset + within);
+      pos += got;
+      if (got < take) break;
+      i++;
+    }
+    return pos - offset;
   }
 }
 

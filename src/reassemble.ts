@@ -601,7 +601,7 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
   // right continuation is the same picture, a wrong one a jump), and only the best few are
   // decoded to the end (phase 2). Without a resumable state (progressive files, splits in
   // the headers) each trial decodes to the end at once.
-  const ranked: { score: number; t: Trial; v: JpegValidator }[] = [];
+  const ranked: { score: number; t: Trial; v: JpegValidator; row: number }[] = [];
   /** Decode a phase-1 survivor to the end. */
   const finishTrial = (t: Trial, v: JpegValidator): Built | null => {
     const before = v.bytesRead;
@@ -672,16 +672,18 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
         } else {
           const v = new JpegValidator(t.joined, 0, { maxLength: b + rest, chunk: 4096 });
           if (gi.snap) v.restore(gi.snap, t.joined, { maxLength: b + rest, chunk: 4096 });
-          const row = gi.snap ? Math.min(v.mcusPerRow, PHASE1_MCUS) : 0;
+          const row = gi.snap ? Math.min(v.mcusPerRow, MAX_ROW_MCUS) : 0;
           try {
             if (row > 0) {
-              const s1 = v.runScored(b, row);
+              // A few MCUs first: most wrong continuations fail there, cheaply.
+              let s1 = v.runScored(b, Math.min(row, QUICK_MCUS));
+              if ('score' in s1) s1 = v.runScored(b, row, false);
               addWork(v.bytesRead);
               if ('score' in s1) {
                 if (s1.score <= excellent) {
                   const built = finishTrial(t, v);
                   if (built) return { built };
-                } else if (s1.score <= plausible) insertRanked(ranked, { score: s1.score, t, v }, RANKED_KEPT);
+                } else if (s1.score <= plausible) insertRanked(ranked, { score: s1.score, t, v, row }, RANKED_KEPT);
                 continue;
               }
               r = s1.result;
@@ -701,7 +703,26 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
         if (built) return { built };
       }
     }
-    // Phase 2: the best-continuing candidates so far, decoded to the end.
+    // Phase 2: the best-continuing candidates so far, a few more rows each (most wrong ones
+    // fail there), then to the end, best first.
+    for (const x of [...ranked]) {
+      if (work >= allowance) break;
+      const before = x.v.bytesRead;
+      let r: ReturnType<JpegValidator['runScored']>;
+      try {
+        r = x.v.runScored(x.t.b, DEEPEN_ROWS * x.row, false);
+      } catch (err) {
+        r = { result: { ok: false, validUpTo: 0, reason: (err as Error).message, mcus: 0, expectedMcus: 0 } };
+      }
+      addWork(x.v.bytesRead - before);
+      if ('score' in r) continue;
+      ranked.splice(ranked.indexOf(x), 1);
+      if (!r.result.ok) failed(x.t, r.result);
+      else {
+        const built = accept(x.t, r.result);
+        if (built) return { built };
+      }
+    }
     while (ranked.length > 0 && work < allowance) {
       const { t, v } = ranked.shift()!;
       const built = finishTrial(t, v);
@@ -711,11 +732,14 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
   return { partial: best };
 }
 
-/** MCUs past the junction a phase-1 trial decodes and scores (at most one row). */
-const PHASE1_MCUS = 64;
-
-/** How many phase-1 survivors are kept for decoding to the end, best score first. */
-const RANKED_KEPT = 24;
+/** MCUs past the junction every trial decodes first. */
+const QUICK_MCUS = 16;
+/** A phase-1 trial then decodes and scores one MCU row, at most this many MCUs. */
+const MAX_ROW_MCUS = 256;
+/** Rows more each phase-1 survivor decodes before any is decoded to the end. */
+const DEEPEN_ROWS = 4;
+/** How many phase-1 survivors are kept, best score first. */
+const RANKED_KEPT = 64;
 
 function insertRanked<T extends { score: number }>(list: T[], item: T, keep: number): void {
   if (list.length >= keep && item.score >= list[list.length - 1].score) return;

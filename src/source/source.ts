@@ -78,7 +78,18 @@ export class ByteSource implements Reader {
   read(offset: number, length: number): Buffer {
     if (offset >= this.size || length <= 0) return Buffer.alloc(0);
     const n = Math.min(length, this.size - offset);
-    const buf = Buffer.allocUnsafe(n);
+    return this.fill(Buffer.allocUnsafe(n), offset, n);
+  }
+
+  /** Read into a buffer the caller reuses (the scan's chunks): no fresh 8 MiB allocation per read. */
+  readInto(target: Buffer, offset: number): number {
+    if (offset >= this.size) return 0;
+    const n = Math.min(target.length, this.size - offset);
+    this.fill(target, offset, n);
+    return n;
+  }
+
+  private fill(buf: Buffer, offset: number, n: number): Buffer {
     let pos = offset;
     // Known bad areas are not read again: on a failing card every failed read can take seconds.
     for (const known of this.bad.within(offset, n)) {
