@@ -519,22 +519,25 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
     nearFailure.push(q - pos);
   }
   // The decoder may run on through data that decodes (text, another photo's scan) for a
-  // while; the picture shows where: the first MCU row that jumps far more than every row
-  // before it. The boundaries around that row go first.
+  // while; the picture shows where: an MCU row that jumps far more than every row before it.
+  // The boundaries around the two most outstanding such rows go first.
   const rows = tracker.rows;
-  const suspect: number[] = [];
+  const outstanding: { r: number; excess: number }[] = [];
   let roughest = 0;
   for (let r = 0; r < rows.length; r++) {
-    if (r >= 8 && rows[r].jump > 2 * roughest + 8) {
-      const from = rows[r - 1].start;
-      const to = r + 1 < rows.length ? rows[r + 1].start : failedAt;
-      for (const q of pool.boundariesBefore(pos + Math.min(to, limit), pos + Math.max(floor, from - g))) {
-        if (suspect.length >= MAX_SPLIT_CANDIDATES / 4) break;
-        suspect.push(q - pos);
-      }
-      break;
-    }
+    const excess = rows[r].jump - (2 * roughest + 8);
+    if (r >= 8 && excess > 0) outstanding.push({ r, excess });
     roughest = Math.max(roughest, rows[r].jump);
+  }
+  const suspect: number[] = [];
+  for (const { r } of outstanding.sort((x, y) => y.excess - x.excess).slice(0, 2)) {
+    const from = rows[r - 1].start;
+    const to = r + 1 < rows.length ? rows[r + 1].start : failedAt;
+    let n = 0;
+    for (const q of pool.boundariesBefore(pos + Math.min(to, limit), pos + Math.max(floor, from - g))) {
+      if (n++ >= MAX_SPLIT_CANDIDATES / 8) break;
+      if (!suspect.includes(q - pos)) suspect.push(q - pos);
+    }
   }
   const splits = [...new Set([...suspect, ...nearFailure])];
   if (splits.length === 0) return { partial: best };
@@ -542,23 +545,35 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
   // One pass over the first fragment, pausing before each split (ascending), keeps the
   // decoder's state there: each trial then decodes only from the split on.
   const snaps = new Map<number, JpegSnapshot | null>();
-  let baseline = 0;
-  let roughestBefore = { jump: 0, rows: 0 };
   {
     const v = new JpegValidator(whole, 0, { maxLength: limit });
-    v.trackJumps();
     for (const b of [...splits].sort((x, y) => x - y)) {
       const r = v.runUntil(b);
       if ('result' in r) break;
-      // The picture's own continuity, from the rows before the earliest split (later rows may
-      // already be a wrong continuation that happened to decode).
-      if (snaps.size === 0) {
-        baseline = v.meanJump;
-        roughestBefore = v.roughestRow;
-      }
       snaps.set(b, r.snapshot);
     }
   }
+  // The picture's own continuity before a split: the mean and the roughest of its MCU rows
+  // that end before it.
+  const continuity = (b: number) => {
+    let sum = 0;
+    let max = 0;
+    let n = 0;
+    for (let r = 0; r + 1 < rows.length && rows[r + 1].start <= b; r++) {
+      sum += rows[r].jump;
+      max = Math.max(max, rows[r].jump);
+      n++;
+    }
+    return {
+      // A junction that continues the picture as well as its rows do on average is decoded to the end at once.
+      excellent: 2 * (sum / Math.max(1, n)) + 1,
+      // Beyond this a junction is a jump the picture never made: not accepted even if the
+      // count of MCUs happens to come out right (the tail of another photo of the same size
+      // can). Over the 72 camera samples, 0.3% of rows (after the first 8) jump more than
+      // twice the roughest row before them plus 8; with fewer rows to go by, nothing is ruled out.
+      plausible: n >= 8 ? 2 * max + 8 : Infinity,
+    };
+  };
 
   const maxGap = options.maxGap ?? MAX_GAP_CLUSTERS;
   const maxTrials = options.maxCandidates ?? MAX_REASSEMBLY_CANDIDATES;
@@ -618,14 +633,6 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
     }
     return accept(t, r);
   };
-  // A junction that continues the picture as well as the first fragment's own rows do is
-  // decoded to the end at once.
-  const excellent = 2 * baseline + 1;
-  // Beyond this a junction is a jump the picture never made: not accepted even if the count
-  // of MCUs happens to come out right (the tail of another photo of the same size can). Over
-  // the 72 camera samples, 0.3% of rows (after the first 8) jump more than twice the roughest
-  // row before them plus 8; with fewer rows to go by, nothing is ruled out.
-  const plausible = roughestBefore.rows >= 8 ? 2 * roughestBefore.jump + 8 : Infinity;
   const budgetLeft = () => trials < maxTrials && work < allowance;
 
   // Splits nearest the failure first (the decoder mostly notices a break within a few
@@ -638,7 +645,7 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
     // Each tier may spend up to its share of the allowance (and what earlier tiers left).
     const tierBudget = (allowance * (ti + 1)) / tiers.length;
     const tierLeft = () => budgetLeft() && work < tierBudget;
-    const gapIters = tier.map((b) => ({ b, snap: snaps.get(b) ?? null, it: pool.boundariesAfter(pos + b), gap: 0, done: false }));
+    const gapIters = tier.map((b) => ({ b, snap: snaps.get(b) ?? null, it: pool.boundariesAfter(pos + b), gap: 0, done: false, ...continuity(b) }));
     for (let g1 = 1; g1 <= maxGap && tierLeft() && gapIters.some((x) => !x.done); g1++) {
       for (const gi of gapIters) {
         if (gi.done || !tierLeft()) continue;
@@ -680,10 +687,10 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
               if ('score' in s1) s1 = v.runScored(b, row, false);
               addWork(v.bytesRead);
               if ('score' in s1) {
-                if (s1.score <= excellent) {
+                if (s1.score <= gi.excellent) {
                   const built = finishTrial(t, v);
                   if (built) return { built };
-                } else if (s1.score <= plausible) insertRanked(ranked, { score: s1.score, t, v, row }, RANKED_KEPT);
+                } else if (s1.score <= gi.plausible) insertRanked(ranked, { score: s1.score, t, v, row }, RANKED_KEPT);
                 continue;
               }
               r = s1.result;

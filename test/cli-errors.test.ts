@@ -101,3 +101,16 @@ describe('the source is never written', () => {
     }
   });
 });
+
+describe('exit codes', () => {
+  it('a readable card with nothing on it exits 1 and says so', () => {
+    const blank = path.join(tempDir(), 'blank.img');
+    fs.writeFileSync(blank, Buffer.alloc(4 * 1024 * 1024));
+    const out = path.join(tempDir(), 'blank-out');
+    const r = runCli(['recover', blank, '--out', out]);
+    expect(r.status).toBe(ExitCode.nothingFound);
+    expect(r.stdout).toMatch(/Nothing was found/);
+    expect(fs.existsSync(path.join(out, 'report.json'))).toBe(true);
+    expect(runCli(['list', blank]).status).toBe(ExitCode.nothingFound);
+  });
+});

@@ -53,7 +53,7 @@ describe.skipIf(!canFakeFailingDevice())('recover from a block device with unrea
   it('recovers every file: the damaged ones marked with their ranges, the rest byte-exact', () => {
     const out = path.join(freshOut('failing-device'), 'out');
     const r = runCli(['recover', dev!.device, '--out', out]);
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.status, r.stderr).toBe(5);
     expect(r.stdout).toMatch(/could not be read .*2 file\(s\) touch it/);
     const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
     expect(report.source.kind).toBe('block-device');

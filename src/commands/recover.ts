@@ -99,7 +99,9 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
     process.stderr.write(`cardrescue: interrupted: ${written.length} of ${files.length} file(s) written; report.json says complete: false\n`);
     return ExitCode.interrupted;
   }
-  return files.length === 0 ? ExitCode.nothingFound : ExitCode.ok;
+  if (files.length === 0) return ExitCode.nothingFound;
+  // Everything was written, but some of it is incomplete: scripts should know.
+  return report.summary.damaged > 0 ? ExitCode.partial : ExitCode.ok;
 }
 
 function countByProvenance(files: RecoveredFile[]): Record<string, number> {
