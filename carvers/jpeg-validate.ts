@@ -268,11 +268,9 @@ export class JpegValidator {
   private jumpCount = 0;
   /** Pause once this many MCUs after `scoreFrom` were scored. */
   private scoreTarget = Infinity;
-  /** The roughest MCU row scored so far (mean jump), and how many rows were scored whole. */
+  /** The MCU row being scored: its jumps so far and where it starts. */
   private rowJumpSum = 0;
   private rowJumpCount = 0;
-  private maxRow = 0;
-  private rowsScored = 0;
   private rowStart = 0;
   /** With `trackJumps`: each MCU row scored whole, where it starts (from the image start) and its mean jump. */
   private history: { start: number; jump: number }[] | null = null;
@@ -358,31 +356,19 @@ export class JpegValidator {
     }
   }
 
-  /** Score every MCU from now on (no pause): `meanJump` is then the picture's own continuity. */
+  /** Score every MCU from now on, without pausing, and keep each MCU row's mean jump (`rows`). */
   trackJumps(): void {
     this.scoreFrom = -Infinity;
     this.jumpSum = 0;
     this.jumpCount = 0;
     this.rowJumpSum = 0;
     this.rowJumpCount = 0;
-    this.maxRow = 0;
-    this.rowsScored = 0;
     this.history = [];
   }
 
   /** The MCU rows scored since `trackJumps`: where each starts (bytes from the image start) and its mean jump. */
   get rows(): readonly { start: number; jump: number }[] {
     return this.history ?? [];
-  }
-
-  /** The roughest MCU row scored since `trackJumps` (its mean jump), and how many rows that covers. */
-  get roughestRow(): { jump: number; rows: number } {
-    return { jump: this.maxRow, rows: this.rowsScored };
-  }
-
-  /** The mean luma DC jump between MCU rows over the MCUs scored so far. */
-  get meanJump(): number {
-    return this.jumpSum / Math.max(1, this.jumpCount);
   }
 
   /** MCUs per row of the current sequential scan (0 outside one). */
@@ -893,8 +879,6 @@ export class JpegValidator {
           if (x === 0) this.rowStart = this.mcuStart;
           if (x === row.length - 1) {
             const mean = this.rowJumpSum / this.rowJumpCount;
-            this.maxRow = Math.max(this.maxRow, mean);
-            this.rowsScored++;
             this.rowJumpSum = 0;
             this.rowJumpCount = 0;
             if (this.history) {
