@@ -805,6 +805,14 @@ function record(volume: number, cand: Candidate, b: Built): RecoveredFile {
     notes,
   };
   if (e || cand.planned) file.originalPath = originalPathOf(file.folder, file.name);
+  // The size is what the runs hold: a (damaged) entry's size never stands in for missing bytes.
+  const held = b.runs.reduce((n, r) => n + r.length, 0);
+  if (held !== b.size) {
+    file.size = held;
+    file.status = 'damaged';
+    file.validation = { ok: false, by: 'jpeg', reason: `${b.size} bytes expected, ${held} placed`, validUpTo: held };
+    file.notes.push(`only ${held} of ${b.size} bytes could be placed`);
+  }
   return file;
 }
 
