@@ -324,7 +324,7 @@ const m = results.machine;
 console.log(`\n# cardrescue speed benchmark (${mode}) — cardrescue ${results.cardrescue.head} (build ${results.cardrescue.buildSha256})` +
   `${results.cardrescue.dirty.length ? ` + uncommitted changes (${results.cardrescue.dirty.length} files)` : ''}, ${results.date.slice(0, 16)}Z`);
 console.log(`machine: ${m.nproc} cores (${m.cpu}), ${m.memTotalGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}, images on ${m.workFs} (${m.workDevice})`);
-console.log(`page cache: ${results.pageCache}; ${REPEAT > 1 ? `median of ${REPEAT} runs` : 'one run'} per measurement (raw read: median of ${Math.max(3, REPEAT)}), peak RSS = highest of the runs; MB = 10^6 bytes; MB/s = image size ÷ wall time\n`);
+console.log(`page cache: ${results.pageCache}; ${REPEAT > 1 ? `fastest of ${REPEAT} runs` : 'one run'} per measurement (raw read: fastest of ${Math.max(3, REPEAT)}), peak RSS = highest of the runs; MB = 10^6 bytes; MB/s = image size ÷ wall time\n`);
 for (const img of results.images) {
   const k = Object.entries(img.kinds).map(([kind, v]) => `${v.files} ${kind} (${fmtSize(v.bytes)})`).join(', ');
   console.log(`- ${img.key}: ${path.basename(img.image)}, ${fmtSize(img.size)} ${img.fs}, ${img.clusterSize / 1024} KiB clusters: ` +

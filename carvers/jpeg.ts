@@ -51,7 +51,7 @@ interface MpfIndex {
 }
 
 type ImageScan =
-  | { ok: true; end: number; mpf?: MpfIndex; meta: WalkMeta }
+  | { ok: true; end: number; mpf?: MpfIndex; meta: WalkMeta; entropyGap: number }
   | { ok: false; reason: string; validUpTo: number };
 
 /**
@@ -66,6 +66,7 @@ function scanImage(src: ByteSource, start: number, limitEnd: number, wantMeta: b
   let mpf: MpfIndex | undefined;
   let sawSof = false;
   let sawSos = false;
+  let entropyGap = 0;
   let pos = start + 2;
   for (let markers = 0; ; markers++) {
     if (markers > MAX_JPEG_MARKERS) return fail(`more than ${MAX_JPEG_MARKERS} marker segments`, pos);
@@ -80,7 +81,7 @@ function scanImage(src: ByteSource, start: number, limitEnd: number, wantMeta: b
     }
     if (m === EOI) {
       if (!sawSos) return fail('EOI before any scan', pos);
-      return { ok: true, end: pos + 2, mpf, meta };
+      return { ok: true, end: pos + 2, mpf, meta, entropyGap };
     }
     if ((m >= 0xd0 && m <= 0xd7) || m === 0x01) {
       pos += 2; // RSTn / TEM stand alone
@@ -107,8 +108,9 @@ function scanImage(src: ByteSource, start: number, limitEnd: number, wantMeta: b
       if (ns < 1 || ns > 4 || len !== 6 + 2 * ns) return fail(`malformed SOS header at byte ${pos - start}`, pos);
       sawSos = true;
       const next = nextMarkerAfterScan(src.reader, segEnd, limitEnd);
-      if (typeof next !== 'number') return fail(`no EOI within ${limitEnd - start} bytes`, trimZeros(src.reader, segEnd, next.scannedTo));
-      pos = next;
+      if ('scannedTo' in next) return fail(`no EOI within ${limitEnd - start} bytes`, trimZeros(src.reader, segEnd, next.scannedTo));
+      entropyGap = Math.max(entropyGap, next.longestWithoutFF);
+      pos = next.marker;
       continue;
     } else if (m === APP1 && wantMeta && meta.camera === undefined && len >= 16) {
       Object.assign(meta, exifMeta(src, pos + 4, len - 2));
@@ -124,17 +126,26 @@ function scanImage(src: ByteSource, start: number, limitEnd: number, wantMeta: b
  * FF00 stuffing, RSTn and fill bytes. Searches large chunks with indexOf, which is what
  * keeps carving a card of JPEGs fast. Without one, how far the data was scanned.
  */
-function nextMarkerAfterScan(reader: Reader, from: number, limitEnd: number): number | { scannedTo: number } {
+function nextMarkerAfterScan(reader: Reader, from: number, limitEnd: number): { marker: number; longestWithoutFF: number } | { scannedTo: number } {
   let pos = from;
+  // Entropy-coded data is close to random, so an FF byte comes every ~256 bytes; a long
+  // stretch without one is data that is not entropy-coded (text, zeros) walked over.
+  let lastFF = from;
+  let longest = 0;
+  const seen = (at: number) => {
+    if (at - lastFF > longest) longest = at - lastFF;
+    lastFF = at;
+  };
   while (pos < limitEnd) {
     const chunk = reader.read(pos, Math.min(JPEG_SCAN_CHUNK, limitEnd - pos));
     if (chunk.length === 0) break;
     let i = chunk.indexOf(0xff);
     while (i >= 0 && i + 1 < chunk.length) {
+      seen(pos + i);
       const b = chunk[i + 1];
       if (b === 0x00 || (b >= 0xd0 && b <= 0xd7)) i = chunk.indexOf(0xff, i + 2);
       else if (b === 0xff) i++;
-      else return pos + i;
+      else return { marker: pos + i, longestWithoutFF: longest };
     }
     // An FF as the last byte of the chunk: read again from it to see what follows.
     const advance = i >= 0 ? i : chunk.length;
@@ -239,6 +250,7 @@ function walk(reader: Reader, start: number, limits: WalkLimits): WalkResult {
   const multiFrame = primary.mpf?.images.some((img) => img.type >> 16 === 0x02) ?? false;
   const result: Extract<WalkResult, { ok: true }> = {
     ok: true,
+    entropyGap: primary.entropyGap,
     length: end - start,
     format: multiFrame ? 'mpo' : 'jpeg',
     ext: multiFrame ? 'mpo' : 'jpg',

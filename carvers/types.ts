@@ -25,6 +25,11 @@ export type WalkResult =
       /** File name extension without the dot, lower case. */
       ext: string;
       meta?: WalkMeta;
+      /**
+       * Longest stretch of entropy-coded data without an FF byte (JPEG). In real scan data
+       * one comes every ~256 bytes; a stretch of kilobytes is text or zeros the walk crossed.
+       */
+      entropyGap?: number;
       /** Bytes after the structural end that may belong to the file (camera padding, trailers). */
       trailer?: { length: number; kind: string };
       notes?: string[];

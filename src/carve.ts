@@ -98,7 +98,9 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
           const result = safeWalk(carver, stream, v, total - v);
           if (result.ok) {
             if (!options.accept || options.accept(result.format, result.ext)) {
-              files.push(carvedRecord(region.volume, streamSpanToRuns(region.runs, starts, v, result.length), result));
+              const file = carvedRecord(region.volume, streamSpanToRuns(region.runs, starts, v, result.length), result);
+              if ((result.entropyGap ?? 0) >= quietLimit(g)) file.suspect = `${result.entropyGap} bytes of scan data without an FF byte`;
+              files.push(file);
             }
             resumeAt = v + result.length;
             break;
@@ -120,6 +122,15 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
     options.onProgress?.(chunkEnd, files.length);
   }
   return { files, rejected, bytesScanned: total };
+}
+
+/**
+ * How long a stretch of JPEG scan data without an FF byte may be before the file is checked
+ * deeply: in random-like data the longest such stretch in a 30 MB file is ~3 KiB; a foreign
+ * cluster (text, zeros) is at least one cluster long.
+ */
+function quietLimit(granularity: number): number {
+  return Math.min(8192, Math.max(1024, granularity));
 }
 
 function safeWalk(carver: Carver, stream: Reader, start: number, maxLength: number): WalkResult {

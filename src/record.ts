@@ -37,6 +37,8 @@ export interface RecoveredFile {
   status: Status;
   validation?: Validation;
   notes: string[];
+  /** Internal: the walk crossed data that does not look like its format (see entropyGap); worth a deep check. */
+  suspect?: string;
   /** Filled in by the writer. */
   path?: string;
   sha256?: string;

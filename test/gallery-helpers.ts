@@ -121,9 +121,14 @@ export function chromium(page: string, args: string[], hash = ''): { status: num
 
 /** The DOM after the page's scripts ran: body attributes and each thumbnail's data-w. */
 export function renderedDom(page: string, hash = ''): { dom: string; body: Record<string, string>; widths: number[]; visible: number; shown: string } {
-  const r = chromium(page, ['--virtual-time-budget=3000', '--dump-dom'], hash);
-  if (r.status !== 0) throw new Error(`chromium failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const dom = r.stdout;
+  // A loaded machine can dump the DOM before the page's decode pass has finished: give it more time then.
+  let dom = '';
+  for (const budget of [3000, 10000, 30000]) {
+    const r = chromium(page, [`--virtual-time-budget=${budget}`, '--dump-dom'], hash);
+    if (r.status !== 0) throw new Error(`chromium failed (${r.status}): ${r.stderr.slice(-2000)}`);
+    dom = r.stdout;
+    if (/<body[^>]*data-rendered=/.test(dom)) break;
+  }
   const bodyTag = /<body([^>]*)>/.exec(dom)?.[1] ?? '';
   const body: Record<string, string> = {};
   for (const m of bodyTag.matchAll(/([\w-]+)="([^"]*)"/g)) body[m[1]] = m[2];

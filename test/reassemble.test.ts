@@ -6,7 +6,8 @@ import { BufferReader, type ByteRun } from '../src/reader.js';
 import { runPipeline } from '../src/pipeline.js';
 import { Pool, reassembleRegion, subtractRuns } from '../src/reassemble.js';
 import { validateJpeg } from '../carvers/jpeg-validate.js';
-import type { CarveRegion } from '../src/carve.js';
+import { carveRegion, type CarveRegion } from '../src/carve.js';
+import { jpegCarver } from '../carvers/jpeg.js';
 import type { RecoveredFile } from '../src/record.js';
 import type { VolumePlan } from '../src/plan.js';
 import { OwnershipMap } from '../src/ownership.js';
@@ -149,15 +150,25 @@ describe('bifragment gap carving on a synthetic card', () => {
   it('a carved file the walker accepted but whose data breaks is rebuilt (text gap: no marker to trip on)', () => {
     const gap = text(3 * CS);
     const disk = Buffer.concat([big.subarray(0, split), gap, pad(big.subarray(split))]);
-    const wrong: RecoveredFile = {
-      volume: 0, provenance: 'carved', name: 'f0.jpg', folder: ['jpeg'], runs: [{ offset: 0, length: big.length + gap.length }],
-      size: big.length + gap.length, format: 'jpeg', basis: 'structure', status: 'ok', notes: [],
-    };
+    // The walker crosses the text (it has no FF byte to stop at) and ends at the real EOI;
+    // the long FF-free stretch marks the carve as suspect, which is what earns it a deep check.
+    const carved = carveRegion(new BufferReader(disk), region(disk), { carvers: [jpegCarver] });
+    expect(carved.files).toHaveLength(1);
+    const wrong: RecoveredFile = carved.files[0];
+    expect(wrong.size).toBe(big.length + gap.length);
+    expect(wrong.suspect).toMatch(/without an FF byte/);
     expect(validateJpeg(new BufferReader(disk)).ok).toBe(false);
     const r = reassembleRegion(new BufferReader(disk), region(disk), { files: [wrong], rejected: [], bytesScanned: 0 }, undefined, []);
     expect(r.files).toHaveLength(1);
     expect(sha256(bytesOf(disk, r.files[0].runs))).toBe(sha256(big));
     expect(r.files[0].notes.join(' ')).toMatch(/carved, but its entropy-coded data breaks/);
+  });
+
+  it('a whole JPEG is not suspect: no deep check costs time on an ordinary card', () => {
+    const disk = pad(big);
+    const carved = carveRegion(new BufferReader(disk), region(disk), { carvers: [jpegCarver] });
+    expect(carved.files).toHaveLength(1);
+    expect(carved.files[0].suspect).toBeUndefined();
   });
 
   it('a second fragment that is gone: nothing, or a damaged partial with keepPartial', () => {
