@@ -4,7 +4,8 @@
 // `cardrescue list`, `cardrescue recover` and PhotoRec. See docs/performance.md.
 //
 //   sudo node bench/speed.mjs [--quick] [--rebuild] [--image video,jpeg,sparse]
-//                             [--tool raw,list,recover,photorec] [--repeat N] [--profile] [--keep]
+//                             [--tool raw,list,recover,photorec] [--repeat N] [--profile]
+//                             [--outdir DIR] [--keep]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,22 +34,28 @@ const listArg = (f) => {
 };
 const TOOLS = ['raw', 'list', 'recover', 'photorec'];
 if (flag('--help') || flag('-h')) {
-  console.log(`usage: node bench/speed.mjs [--quick] [--rebuild] [--image a,b] [--tool x,y] [--profile] [--keep]
+  console.log(`usage: node bench/speed.mjs [--quick] [--rebuild] [--image a,b] [--tool x,y] [--repeat N] [--profile]
+                          [--outdir DIR] [--keep]
   --quick     1 GiB video card, 512 MiB JPEG card, 8 GiB sparse card (instead of 4 GiB / 2 GiB / 64 GiB)
   --rebuild   build the images again even if bench/work/speed/ has them
   --image     only these images: ${SPEED_IMAGES.map((d) => d.key).join(', ')}
   --tool      only these measurements: ${TOOLS.join(', ')}
   --repeat N  run every measurement N times (cache dropped each time), report the fastest run
               and the highest peak RSS (the raw read always runs at least 3 times)
-  --profile   also run \`node --cpu-prof dist/src/cli.js list\` on the JPEG and video cards, summarise the profiles
-  --keep      keep the recovered files under bench/work/speed/out/
-needs root (losetup, FUSE mount, drop_caches). Results: stdout + bench/work/speed/results.json`);
+  --profile   also run \`node --cpu-prof .../cli.js list\` on the JPEG and video cards, summarise the profiles
+  --outdir D  write the recovered files under D (default bench/work/speed/out; deleted after
+              each measurement unless --keep); needs about the card's data size free
+  --keep      keep the recovered files
+needs root (losetup, FUSE mount, drop_caches). Results: stdout + bench/work/speed/results.json (--quick: results-quick.json)`);
   process.exit(0);
 }
 const quick = flag('--quick');
 const mode = quick ? 'quick' : 'full';
 const onlyImages = listArg('--image');
 const tools = listArg('--tool') ?? TOOLS;
+// a --quick check does not overwrite the full run's results
+const RESULTS_JSON = quick ? 'results-quick.json' : 'results.json';
+const RESULTS_MD = quick ? 'results-quick.md' : 'results.md';
 const REPEAT = Math.max(1, Number(listArg('--repeat')?.[0] ?? 1));
 const defs = SPEED_IMAGES.filter((d) => !onlyImages || onlyImages.includes(d.key));
 
@@ -117,7 +124,8 @@ function buildCardrescue() {
 }
 
 // ---- one measurement ------------------------------------------------------------------------
-const out = (img, tool) => path.join(workDir, 'out', `${img.key}-${tool}`);
+const outRoot = path.resolve(listArg('--outdir')?.[0] ?? path.join(workDir, 'out'));
+const out = (img, tool) => path.join(outRoot, `${img.key}-${tool}`);
 
 function commandFor(tool, img) {
   switch (tool) {
@@ -262,7 +270,9 @@ const THEAD = ['image', 'ratio', 'value', 'target', ''];
 preflight();
 fs.mkdirSync(workDir, { recursive: true });
 const t0 = Date.now();
-const results = { date: new Date().toISOString(), mode, repeat: REPEAT, machine: machine(), samples, images: [] };
+const results = { date: new Date().toISOString(), mode, repeat: REPEAT, outdir: outRoot, machine: machine(), samples, images: [] };
+fs.mkdirSync(outRoot, { recursive: true });
+results.outdirFs = spawnSync('df', ['-PT', outRoot], { encoding: 'utf8' }).stdout?.split('\n')[1]?.split(/\s+/)[1];
 
 // 1. images (cached)
 const pools = shotPools({ samples, workDir });
@@ -281,8 +291,6 @@ results.pageCache = cold ? 'dropped before every measurement (sync; echo 3 > /pr
 log(results.pageCache);
 
 // 3. measurements
-const free = fs.statfsSync(workDir);
-const freeBytes = free.bavail * free.bsize;
 for (const img of images) {
   const entry = {
     key: img.def.key, label: img.label, image: path.relative(repoRoot, img.image), size: img.size, fs: img.fs,
@@ -291,9 +299,17 @@ for (const img of images) {
   };
   results.images.push(entry);
   for (const tool of tools) {
-    if (tool === 'photorec' && freeBytes < img.bytes * 2.5) {
-      log(`skipping photorec on ${img.def.key}: only ${fmtSize(freeBytes)} free`);
-      continue;
+    if (tool === 'recover' || tool === 'photorec') {
+      // both write about what the card holds (PhotoRec a little more: thumbnails as files)
+      fs.mkdirSync(outRoot, { recursive: true });
+      const st = fs.statfsSync(outRoot);
+      const free = st.bavail * st.bsize;
+      if (free < img.bytes * 1.25 + GiB / 4) {
+        const note = `skipped: ${fmtSize(free)} free in ${outRoot}, ${fmtSize(img.bytes * 1.25)} needed (--outdir elsewhere)`;
+        log(`${img.def.key} ${tool}: ${note}`);
+        entry.skipped = [...(entry.skipped ?? []), { tool, note }];
+        continue;
+      }
     }
     const timeoutSec = tool === 'photorec' && img.def.photorec === 'optional' ? 300 : 3600;
     entry.runs.push(measureTool(tool, { ...img, key: img.def.key }, { cold, timeoutSec }));
@@ -306,24 +322,26 @@ if (flag('--profile')) {
   for (const img of images.filter((i) => i.def.key === 'jpeg' || i.def.key === 'video')) {
     const profDir = path.join(workDir, 'profile', img.def.key);
     fs.rmSync(profDir, { recursive: true, force: true });
-    log(`profiling: node --cpu-prof dist/src/cli.js list ${path.basename(img.image)}`);
+    log(`profiling: node --cpu-prof ${path.relative(repoRoot, cli)} list ${path.basename(img.image)}`);
     const r = run('node', ['--cpu-prof', `--cpu-prof-dir=${profDir}`, cli, 'list', img.image], { check: false });
     const prof = fs.existsSync(profDir) && fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (prof) {
-      results.profiles.push({ image: img.def.key, command: 'node --cpu-prof dist/src/cli.js list IMG', seconds: +r.seconds.toFixed(1),
+      results.profiles.push({ image: img.def.key, command: `node --cpu-prof ${path.relative(repoRoot, cli)} list IMG`, seconds: +r.seconds.toFixed(1),
         file: path.relative(repoRoot, path.join(profDir, prof)), ...summariseProfile(path.join(profDir, prof), 20, snapshot) });
     }
   }
 }
 
 results.seconds = Math.round((Date.now() - t0) / 1000);
-fs.writeFileSync(path.join(workDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+try { fs.rmdirSync(outRoot); } catch { /* not empty (--keep) or gone */ }
+fs.writeFileSync(path.join(workDir, RESULTS_JSON), JSON.stringify(results, null, 2) + '\n');
 
 // 5. report
 const m = results.machine;
 console.log(`\n# cardrescue speed benchmark (${mode}) — cardrescue ${results.cardrescue.head} (build ${results.cardrescue.buildSha256})` +
   `${results.cardrescue.dirty.length ? ` + uncommitted changes (${results.cardrescue.dirty.length} files)` : ''}, ${results.date.slice(0, 16)}Z`);
 console.log(`machine: ${m.nproc} cores (${m.cpu}), ${m.memTotalGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}, images on ${m.workFs} (${m.workDevice})`);
+console.log(`recover and PhotoRec write to ${outRoot} (${results.outdirFs ?? '?'})`);
 console.log(`page cache: ${results.pageCache}; ${REPEAT > 1 ? `fastest of ${REPEAT} runs` : 'one run'} per measurement (raw read: fastest of ${Math.max(3, REPEAT)}), peak RSS = highest of the runs; MB = 10^6 bytes; MB/s = image size ÷ wall time\n`);
 for (const img of results.images) {
   const k = Object.entries(img.kinds).map(([kind, v]) => `${v.files} ${kind} (${fmtSize(v.bytes)})`).join(', ');
@@ -331,13 +349,14 @@ for (const img of results.images) {
     `${img.files} files, ${fmtSize(img.bytes)} (${k}); ${img.deleted} deleted. ${img.steps.join(' → ')}`);
 }
 const loads = results.images.flatMap((i) => i.runs.flatMap((r) => r.loadAvg1 ?? []));
-results.maxLoadAvg1 = Math.max(...loads);
-console.log(`1-minute load average before the runs: ${Math.min(...loads).toFixed(1)} to ${results.maxLoadAvg1.toFixed(1)} on ${m.nproc} cores` +
+results.maxLoadAvg1 = loads.length ? Math.max(...loads) : null;
+if (loads.length) console.log(`1-minute load average before the runs: ${Math.min(...loads).toFixed(1)} to ${results.maxLoadAvg1.toFixed(1)} on ${m.nproc} cores` +
   `${results.maxLoadAvg1 > 1.5 ? ' (the machine was not idle: wall times include waiting for the CPU; CPU s does not)' : ''}`);
 console.log('');
 console.log(textTable(HEAD, rows(results)));
 console.log('');
 console.log(textTable(THEAD, targetRows(targets(results))));
+for (const img of results.images) for (const sk of img.skipped ?? []) console.log(`note: ${img.key} ${sk.tool}: ${sk.note}`);
 for (const img of results.images) for (const r of img.runs.filter((r) => r.exit !== 0 || r.timedOut)) {
   console.log(`note: ${img.key} ${r.tool}: ${r.timedOut ? `killed after ${r.timeoutSec} s` : `exit ${r.exit}`}${r.stderr ? `: ${r.stderr}` : ''}`);
 }
@@ -345,7 +364,7 @@ for (const p of results.profiles ?? []) {
   console.log(`\nCPU profile of \`cardrescue list\` on the ${p.image} card (${p.seconds} s, ${p.file}):\n${formatProfile(p)}`);
 }
 results.targets = targets(results);
-fs.writeFileSync(path.join(workDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+fs.writeFileSync(path.join(workDir, RESULTS_JSON), JSON.stringify(results, null, 2) + '\n');
 const md = `${mdTable(HEAD, rows(results))}\n\n${mdTable(THEAD, targetRows(results.targets))}\n`;
-fs.writeFileSync(path.join(workDir, 'results.md'), md);
-console.log(`\nTotal ${results.seconds} s (images ${results.buildSeconds} s); results in ${path.relative(process.cwd(), path.join(workDir, 'results.json'))}, Markdown tables in results.md`);
+fs.writeFileSync(path.join(workDir, RESULTS_MD), md);
+console.log(`\nTotal ${results.seconds} s (images ${results.buildSeconds} s); results in ${path.relative(process.cwd(), path.join(workDir, RESULTS_JSON))}, Markdown tables in ${RESULTS_MD}`);

@@ -31,9 +31,13 @@ export interface Manifest {
 }
 
 let scratch: string | undefined;
-/** One temp folder per test worker, removed at exit. */
+/**
+ * One temp folder per test worker. It lives inside the run's folder made by the
+ * global setup, which removes it after the run: forked workers are often ended
+ * without an 'exit' event, so their own cleanup cannot be trusted.
+ */
 export function tempDir(prefix = 'cardrescue-test-'): string {
-  scratch ??= fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratch ??= fs.mkdtempSync(path.join(process.env.CARDRESCUE_TEST_TMP ?? os.tmpdir(), prefix));
   return scratch;
 }
 process.on('exit', () => {

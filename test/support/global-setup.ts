@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,11 @@ function hashes(): Map<string, string> {
 
 export default function setup(): () => void {
   const before = hashes();
+  // Workers inherit this environment; their scratch folders go inside and are removed below.
+  const runTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cardrescue-test-run-'));
+  process.env.CARDRESCUE_TEST_TMP = runTmp;
   return () => {
+    fs.rmSync(runTmp, { recursive: true, force: true });
     const after = hashes();
     const changed = [...before].filter(([f, h]) => after.get(f) !== h).map(([f]) => f);
     if (changed.length) {
