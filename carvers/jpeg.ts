@@ -109,7 +109,7 @@ function scanImage(src: ByteSource, start: number, limitEnd: number, wantMeta: b
       sawSos = true;
       const next = nextMarkerAfterScan(src.reader, segEnd, limitEnd);
       if ('scannedTo' in next) return fail(`no EOI within ${limitEnd - start} bytes`, trimZeros(src.reader, segEnd, next.scannedTo));
-      entropyGap = Math.max(entropyGap, next.longestWithoutFF);
+      if (next.longestLowRun >= LOW_RUN_MIN) entropyGap = Math.max(entropyGap, next.longestLowRun);
       pos = next.marker;
       continue;
     } else if (m === APP1 && wantMeta && meta.camera === undefined && len >= 16) {
@@ -126,33 +126,85 @@ function scanImage(src: ByteSource, start: number, limitEnd: number, wantMeta: b
  * FF00 stuffing, RSTn and fill bytes. Searches large chunks with indexOf, which is what
  * keeps carving a card of JPEGs fast. Without one, how far the data was scanned.
  */
-function nextMarkerAfterScan(reader: Reader, from: number, limitEnd: number): { marker: number; longestWithoutFF: number } | { scannedTo: number } {
+function nextMarkerAfterScan(reader: Reader, from: number, limitEnd: number): { marker: number; longestLowRun: number } | { scannedTo: number } {
   let pos = from;
-  // Entropy-coded data is close to random, so an FF byte comes every ~256 bytes; a long
-  // stretch without one is data that is not entropy-coded (text, zeros) walked over.
-  let lastFF = from;
-  let longest = 0;
-  const seen = (at: number) => {
-    if (at - lastFF > longest) longest = at - lastFF;
-    lastFF = at;
+  let longestLow = 0;
+  const lowRunIn = (chunk: Buffer, a: number, b: number) => {
+    if (b - a >= LOW_RUN_MIN) longestLow = Math.max(longestLow, longestLowRun(chunk, a, b));
   };
   while (pos < limitEnd) {
     const chunk = reader.read(pos, Math.min(JPEG_SCAN_CHUNK, limitEnd - pos));
     if (chunk.length === 0) break;
+    let last = 0;
     let i = chunk.indexOf(0xff);
     while (i >= 0 && i + 1 < chunk.length) {
-      seen(pos + i);
+      lowRunIn(chunk, last, i);
       const b = chunk[i + 1];
-      if (b === 0x00 || (b >= 0xd0 && b <= 0xd7)) i = chunk.indexOf(0xff, i + 2);
-      else if (b === 0xff) i++;
-      else return { marker: pos + i, longestWithoutFF: longest };
+      if (b === 0x00 || (b >= 0xd0 && b <= 0xd7)) {
+        last = i + 2;
+        i = chunk.indexOf(0xff, i + 2);
+      } else if (b === 0xff) {
+        last = ++i;
+      } else return { marker: pos + i, longestLowRun: longestLow };
     }
     // An FF as the last byte of the chunk: read again from it to see what follows.
     const advance = i >= 0 ? i : chunk.length;
     if (advance === 0) return { scannedTo: pos + chunk.length };
+    lowRunIn(chunk, last, advance);
     pos += advance;
   }
   return { scannedTo: Math.min(pos, limitEnd) };
+}
+
+/** A run of this many bytes below 0x80 cannot be entropy-coded data. */
+const LOW_RUN_MIN = 256;
+
+/**
+ * The longest run of bytes below 0x80 in chunk[from, to), when it is LOW_RUN_MIN or more
+ * (else 0). Huffman-coded data has its high bit set about half the time, so 256 bytes in a
+ * row without it are zeros or text the walk crossed (a gap inside a fragmented file), never
+ * the image, unless it is a flat area (see looksForeign); real scan data does have long
+ * stretches without an FF byte (smooth skies), which is why FF alone cannot tell. Only every LOW_RUN_MIN-th byte is looked at until one
+ * is low, so the cost is a small fraction of a pass. Runs are not joined across read
+ * chunks: a gap is whole clusters (512 bytes or more), so one part is always long enough.
+ */
+function longestLowRun(chunk: Buffer, from: number, to: number): number {
+  let longest = 0;
+  let p = from + LOW_RUN_MIN - 1;
+  while (p < to) {
+    if (chunk[p] >= 0x80) {
+      p += LOW_RUN_MIN;
+      continue;
+    }
+    let s = p;
+    while (s > from && chunk[s - 1] < 0x80) s--;
+    let e = p + 1;
+    while (e < to && chunk[e] < 0x80) e++;
+    if (e - s >= LOW_RUN_MIN && e - s > longest && looksForeign(chunk, s, e)) longest = e - s;
+    p = e + LOW_RUN_MIN;
+  }
+  return longest;
+}
+
+/**
+ * A long run of low bytes in real scan data is a flat area of the picture: the same few
+ * Huffman codes over and over, so a handful of byte values in a short cycle (seen in
+ * Panasonic, Xiaomi and Bushnell files). Zeros (wiped or unwritten space) and text (many
+ * different characters) are what a gap holds instead.
+ */
+function looksForeign(chunk: Buffer, from: number, to: number): boolean {
+  const seen = new Uint8Array(128);
+  let distinct = 0;
+  let zeros = 0;
+  for (let j = from; j < to; j++) {
+    const b = chunk[j];
+    if (b === 0) zeros++;
+    if (seen[b]) continue;
+    seen[b] = 1;
+    if (++distinct >= 16) return true;
+  }
+  // The run may begin and end with a few low bytes of the image around the zeros.
+  return zeros >= to - from - 16;
 }
 
 /** Trailing zeros (unwritten or wiped space) are not part of what is valid. */
@@ -263,6 +315,7 @@ function walk(reader: Reader, start: number, limits: WalkLimits): WalkResult {
   if (limits.expectedSize !== undefined && limits.expectedSize > result.length && limits.expectedSize <= limits.maxLength) {
     const kind = classifyTail(src, end, start + limits.expectedSize);
     notes.push(`${limits.expectedSize - result.length} bytes after the last image (${kind}) kept: the directory entry gives the size`);
+    result.tailKept = limits.expectedSize - result.length;
     result.length = limits.expectedSize;
   } else if (limits.expectedSize === undefined) {
     const trailer = paddingTrailer(src, start, end, start + limits.maxLength);

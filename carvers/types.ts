@@ -26,10 +26,16 @@ export type WalkResult =
       ext: string;
       meta?: WalkMeta;
       /**
-       * Longest stretch of entropy-coded data without an FF byte (JPEG). In real scan data
-       * one comes every ~256 bytes; a stretch of kilobytes is text or zeros the walk crossed.
+       * JPEG: the longest run inside the entropy-coded data of bytes it cannot hold (256 or
+       * more bytes below 0x80: zeros or text the walk crossed, a gap in a fragmented file).
+       * 0 or absent when there is none; any other value makes the carve suspect.
        */
       entropyGap?: number;
+      /**
+       * Bytes after the structural end counted in `length` only because `expectedSize` said so:
+       * a camera's trailer, or (on a wrong guess of a deleted file's clusters) another file's tail.
+       */
+      tailKept?: number;
       /** Bytes after the structural end that may belong to the file (camera padding, trailers). */
       trailer?: { length: number; kind: string };
       notes?: string[];

@@ -1,3 +1,4 @@
+import { readIntoAny, type Reader } from '../src/reader.js';
 import type { ClusterExtent } from './types.js';
 
 /** Append a cluster to extents, merging with the last one when consecutive. */
@@ -33,4 +34,47 @@ export function contiguousGuess(
     taken++;
   }
   return extents;
+}
+
+/** How much of the volume one read of the orphan sweep covers. */
+const SWEEP_CHUNK = 8 * 1024 * 1024;
+
+/**
+ * Visit the candidate clusters from `first` to `last` in order, each with its bytes. Runs of
+ * consecutive candidates are read in chunks of several MiB into one reused buffer, so the
+ * sweep is one sequential pass with few system calls rather than a read per cluster: on a
+ * large card that is the difference between seconds and a page cache thrashed by probes.
+ * The bytes handed to `visit` are only valid during the call; copy what must be kept.
+ */
+export function sweepClusters(
+  volume: Reader,
+  geometry: { clusterSize: number; clusterOffset(cluster: number): number },
+  first: number,
+  last: number,
+  isCandidate: (cluster: number) => boolean,
+  visit: (cluster: number, bytes: Buffer) => void,
+): void {
+  const cs = geometry.clusterSize;
+  const perChunk = Math.max(1, Math.floor(SWEEP_CHUNK / cs));
+  const buffer = Buffer.allocUnsafe(perChunk * cs);
+  let c = first;
+  while (c <= last) {
+    // A hostile boot sector may count far more clusters than the source holds.
+    if (geometry.clusterOffset(c) >= volume.size) return;
+    if (!isCandidate(c)) {
+      c++;
+      continue;
+    }
+    let n = 1;
+    while (n < perChunk && c + n <= last && isCandidate(c + n)) n++;
+    const got = readIntoAny(volume, buffer.subarray(0, n * cs), geometry.clusterOffset(c));
+    const whole = Math.floor(got / cs);
+    for (let i = 0; i < whole; i++) visit(c + i, buffer.subarray(i * cs, (i + 1) * cs));
+    // A short read: the source ends inside the run; what is left of the last cluster is still worth a look.
+    if (whole < n) {
+      if (got > whole * cs) visit(c + whole, buffer.subarray(whole * cs, got));
+      return;
+    }
+    c += n;
+  }
 }

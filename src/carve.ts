@@ -99,7 +99,7 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
           if (result.ok) {
             if (!options.accept || options.accept(result.format, result.ext)) {
               const file = carvedRecord(region.volume, streamSpanToRuns(region.runs, starts, v, result.length), result);
-              if ((result.entropyGap ?? 0) >= quietLimit(g)) file.suspect = `${result.entropyGap} bytes of scan data without an FF byte`;
+              if (result.entropyGap) file.suspect = `${result.entropyGap} bytes in a row in the scan data that are zeros or text, not entropy-coded data`;
               files.push(file);
             }
             resumeAt = v + result.length;
@@ -129,10 +129,6 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
  * deeply: in random-like data the longest such stretch in a 30 MB file is ~3 KiB; a foreign
  * cluster (text, zeros) is at least one cluster long.
  */
-function quietLimit(granularity: number): number {
-  return Math.min(8192, Math.max(1024, granularity));
-}
-
 function safeWalk(carver: Carver, stream: Reader, start: number, maxLength: number): WalkResult {
   try {
     return carver.walk(stream, start, { maxLength });

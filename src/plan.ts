@@ -12,6 +12,8 @@ import { markUnreadable } from './badmap.js';
 export interface ContentCheck extends Validation {
   format?: string;
   camera?: string;
+  /** The walk passed, but saw something that a deeper check of the content should look at. */
+  suspect?: string;
 }
 export type Validator = (file: Reader, expectedSize: number) => ContentCheck | null;
 
@@ -182,6 +184,7 @@ function check(disk: Reader, file: RecoveredFile, validate?: Validator): void {
     file.validation = { ok: result.ok, by: result.by, reason: result.reason, validUpTo: result.validUpTo };
     file.format = result.format;
     file.camera = result.camera;
+    if (result.suspect) file.suspect = result.suspect;
     if (!result.ok) file.notes.push(`content check: ${result.reason}`);
   }
 }
@@ -191,6 +194,7 @@ function applyCheck(file: RecoveredFile, result: ContentCheck | null): void {
   file.validation = { ok: result.ok, by: result.by, reason: result.reason, validUpTo: result.validUpTo };
   file.format = result.format;
   file.camera = result.camera;
+  if (result.suspect) file.suspect = result.suspect;
   if (result.ok) file.status = 'ok';
   else {
     file.status = 'damaged';

@@ -319,6 +319,10 @@ export function reassembleRegion(
         if (!options.keepPartial) continue;
         entryCandidates.push({ offset: f.runs[0].offset, size: f.size, planned: f, why: 'damaged contiguous guess' });
       } else {
+        // A guess whose walk reached the entry's size with nothing odd on the way is right:
+        // foreign clusters inside it would have broken the markers or moved the EOI.
+        const mode = options.verifyCarved ?? 'needed';
+        if (mode === 'none' || (mode === 'needed' && f.suspect === undefined)) continue;
         const check = validateJpegFile(new RunsReader(disk, f.runs), 0, f.size);
         if (check.ok) continue;
         entryCandidates.push({ offset: f.runs[0].offset, size: f.size, planned: f, suspect: check, why: `contiguous guess, but ${describe(check)}` });

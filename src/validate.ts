@@ -23,7 +23,10 @@ export function contentValidator(carvers: Carver[] = allCarvers): Validator {
       if (result.length !== expectedSize) {
         return { ok: false, by: carver.id, format: result.format, reason: `structure ends at ${result.length} bytes, the entry says ${expectedSize}`, validUpTo: result.length };
       }
-      return { ok: true, by: carver.id, format: result.format, camera: result.meta?.camera };
+      const check: ContentCheck = { ok: true, by: carver.id, format: result.format, camera: result.meta?.camera };
+      if (result.entropyGap) check.suspect = `${result.entropyGap} bytes in a row in the scan data that are zeros or text, not entropy-coded data`;
+      else if (result.tailKept) check.suspect = `the image ends ${result.tailKept} bytes before the size the entry gives`;
+      return check;
     }
     return null;
   };

@@ -11,6 +11,7 @@ import { jpegCarver } from '../carvers/jpeg.js';
 import type { RecoveredFile } from '../src/record.js';
 import type { VolumePlan } from '../src/plan.js';
 import { OwnershipMap } from '../src/ownership.js';
+import { contentValidator } from '../src/validate.js';
 import { FIXTURES, fixtureImage, freshOut, runCli, sha256, sha256File } from './support/fixtures.js';
 import type { Report } from '../src/report.js';
 
@@ -151,12 +152,12 @@ describe('bifragment gap carving on a synthetic card', () => {
     const gap = text(3 * CS);
     const disk = Buffer.concat([big.subarray(0, split), gap, pad(big.subarray(split))]);
     // The walker crosses the text (it has no FF byte to stop at) and ends at the real EOI;
-    // the long FF-free stretch marks the carve as suspect, which is what earns it a deep check.
+    // the long run of low bytes marks the carve as suspect, which is what earns it a deep check.
     const carved = carveRegion(new BufferReader(disk), region(disk), { carvers: [jpegCarver] });
     expect(carved.files).toHaveLength(1);
     const wrong: RecoveredFile = carved.files[0];
     expect(wrong.size).toBe(big.length + gap.length);
-    expect(wrong.suspect).toMatch(/without an FF byte/);
+    expect(wrong.suspect).toMatch(/zeros or text/);
     expect(validateJpeg(new BufferReader(disk)).ok).toBe(false);
     const r = reassembleRegion(new BufferReader(disk), region(disk), { files: [wrong], rejected: [], bytesScanned: 0 }, undefined, []);
     expect(r.files).toHaveLength(1);
@@ -169,6 +170,24 @@ describe('bifragment gap carving on a synthetic card', () => {
     const carved = carveRegion(new BufferReader(disk), region(disk), { carvers: [jpegCarver] });
     expect(carved.files).toHaveLength(1);
     expect(carved.files[0].suspect).toBeUndefined();
+  });
+
+  it.each([
+    ['zeros', true, Buffer.alloc(3 * CS)],
+    ['text', true, text(3 * CS)],
+    // A flat area of a picture: a few Huffman codes repeated (bytes of a Panasonic PV-SD4090 file).
+    ['a flat area', false, Buffer.from('1451400514514005'.repeat((3 * CS) / 8), 'hex')],
+  ])('a run of %s inside the scan data: suspect = %s', (_what, suspect, inside) => {
+    const disk = pad(Buffer.concat([big.subarray(0, split), inside, big.subarray(split)]));
+    const carved = carveRegion(new BufferReader(disk), region(disk), { carvers: [jpegCarver] });
+    expect(carved.files).toHaveLength(1);
+    if (suspect) {
+      // The run may take in a few low bytes of the image on either side.
+      const m = /^(\d+) bytes in a row .*zeros or text/.exec(carved.files[0].suspect ?? '');
+      expect(Number(m?.[1])).toBeGreaterThanOrEqual(inside.length);
+      expect(Number(m?.[1])).toBeLessThan(inside.length + 32);
+    }
+    else expect(carved.files[0].suspect).toBeUndefined();
   });
 
   it('a second fragment that is gone: nothing, or a damaged partial with keepPartial', () => {
@@ -225,17 +244,37 @@ describe('a contiguous guess of the plan the walker passed, whose data breaks', 
       unplaced: [],
       owned: new OwnershipMap(disk.length / CS + 2),
     }) as unknown as VolumePlan;
-  const guess = (size: number): RecoveredFile => ({
+  // The record the plan makes of a deleted entry placed on a contiguous guess, with the
+  // verdict of the same content check the plan runs.
+  const record = (size: number, suspect: string): RecoveredFile => ({
     volume: 0, provenance: 'deleted', name: 'IMG_0042.JPG', folder: ['DCIM', '100CANON'], originalPath: '/DCIM/100CANON/IMG_0042.JPG',
     runs: [{ offset: 0, length: size }], size, format: 'jpeg', basis: 'contiguous-guess', status: 'ok',
-    validation: { ok: true, by: 'jpeg' }, notes: [],
+    validation: { ok: true, by: 'jpeg' }, suspect, notes: [],
+  });
+  const guess = (disk: Buffer, size: number): RecoveredFile => {
+    const check = contentValidator()(new BufferReader(disk.subarray(0, size)), size);
+    expect(check).toMatchObject({ ok: true, by: 'jpeg', suspect: expect.stringMatching(/zeros or text/) });
+    return record(size, check!.suspect!);
+  };
+
+  it('a guess the walk passes without anything odd is trusted: no deep check, nothing replaced', () => {
+    const disk = pad(big);
+    const plain = record(big.length, 'x');
+    delete plain.suspect;
+    expect(contentValidator()(new BufferReader(big), big.length)).toEqual({ ok: true, by: 'jpeg', format: 'jpeg', camera: undefined });
+    const reg: CarveRegion = { volume: 0, runs: [], granularity: CS, alignBase: 0 };
+    const r = reassembleRegion(new BufferReader(disk), reg, { ...none, rejected: [] }, fakePlan(disk), [plain]);
+    expect(r.replaced).toEqual([]);
+    expect(r.stats.candidates).toBe(0);
   });
 
   it('is rebuilt from its first fragment and the rest after the gap, keeping its name', () => {
     // Text between the fragments has no 0xFF: the marker walk runs through it to the EOI.
     const gap = text(2 * CS);
     const disk = pad(Buffer.concat([big.subarray(0, split), gap, big.subarray(split)]));
-    const planned = guess(big.length);
+    // As a unit: a record the walk passed but marked suspect. (A real guess of this layout
+    // would fail the walk, its last cluster holding no EOI, and take the lost-entry path.)
+    const planned = record(big.length, 'text in the scan data');
     // The plan owns the guess; the carving pool is what lies after it.
     const reg: CarveRegion = { volume: 0, runs: subtractRuns([{ offset: 0, length: disk.length }], [{ offset: 0, length: Math.ceil(big.length / CS) * CS }]), granularity: CS, alignBase: 0 };
     const r = reassembleRegion(new BufferReader(disk), reg, { ...none, rejected: [] }, fakePlan(disk), [planned]);
@@ -248,14 +287,16 @@ describe('a contiguous guess of the plan the walker passed, whose data breaks', 
   });
 
   it('without a second fragment it is not written (skipped), or written damaged with keepPartial', () => {
-    const disk = pad(Buffer.concat([big.subarray(0, split), text(big.length - split)]));
+    // The guess ends in an EOI at the entry's size (as a foreign file's last cluster may),
+    // so the marker walk passes; the text before it is what gives the guess away.
+    const disk = pad(Buffer.concat([big.subarray(0, split), text(big.length - split - 2), Buffer.from([0xff, 0xd9])]));
     const reg: CarveRegion = { volume: 0, runs: [], granularity: CS, alignBase: 0 };
-    const planned = guess(big.length);
+    const planned = guess(disk, big.length);
     const r = reassembleRegion(new BufferReader(disk), reg, { ...none, rejected: [] }, fakePlan(disk), [planned]);
     expect(r.files).toEqual([]);
     expect(r.replaced).toEqual([planned]);
     expect(r.skipped[0].reason).toMatch(/no second fragment/);
-    const kept = guess(big.length);
+    const kept = guess(disk, big.length);
     const k = reassembleRegion(new BufferReader(disk), reg, { ...none, rejected: [] }, fakePlan(disk), [kept], { keepPartial: true });
     expect(k.replaced).toEqual([]);
     expect(kept.status).toBe('damaged');

@@ -451,6 +451,9 @@ function unknownPrimaryLength(buf: Buffer, off: number): number {
   const count = buf[off + 1];
   const end = off + (count + 1) * ENTRY_SIZE;
   if (count === 0 || end > buf.length) return 1;
+  // Secondary entries have types 0xC0-0xFF: on random bytes this fails after one or two
+  // entries, long before a checksum over up to 8 KiB would.
+  for (let s = 1; s <= count; s++) if (buf[off + s * ENTRY_SIZE] < 0xc0) return 1;
   const stored = buf.readUInt16LE(off + 2);
   return entrySetChecksum(buf.subarray(off, end)) === stored ? count + 1 : 1;
 }

@@ -5,7 +5,7 @@
 import type { Reader } from '../../src/reader.js';
 import { Diagnostics } from '../../src/diagnostics.js';
 import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '../types.js';
-import { clustersIn, contiguousGuess, pushCluster } from '../clusters.js';
+import { clustersIn, contiguousGuess, pushCluster, sweepClusters } from '../clusters.js';
 import { sanitizeName } from '../fat/index.js';
 import { chooseBootRegion, VOLUME_FLAG_DIRTY, VOLUME_FLAG_MEDIA_FAILURE, type BootCandidate, type ExfatLayout } from './boot.js';
 import { AllocationBitmap, ExfatFat, FAT_BAD, FAT_END, SparseBits } from './table.js';
@@ -368,16 +368,15 @@ class ExfatVolume implements FileSystem {
   findOrphans(isCandidate: (cluster: number) => boolean, lostRoot: string): FsEntry[] {
     const cs = this.layout.clusterSize;
     const swept = new Map<number, SweptCluster>();
-    for (let c = 2; c <= this.maxCluster; c++) {
-      // A hostile boot sector may count far more clusters than the source holds.
-      if (this.clusterOffset(c) >= this.volume.size) break;
-      if (this.dirClusters.has(c) || !isCandidate(c)) continue;
-      const at = this.clusterOffset(c);
-      if (!mayBeDirectoryCluster(this.volume.read(at, 2 * ENTRY_SIZE))) continue;
-      const bytes = this.volume.read(at, cs);
+    const geometry = { clusterSize: cs, clusterOffset: (c: number) => this.clusterOffset(c) };
+    const candidate = (c: number) => !this.dirClusters.has(c) && isCandidate(c);
+    sweepClusters(this.volume, geometry, 2, this.maxCluster, candidate, (c, cluster) => {
+      if (!mayBeDirectoryCluster(cluster.subarray(0, 2 * ENTRY_SIZE))) return;
+      // A copy: the sweep reuses its buffer, and the scan's sets point into these bytes.
+      const bytes = Buffer.from(cluster);
       const scan = scanDirectoryCluster(bytes, this.upcase);
       if (scan) swept.set(c, { cluster: c, bytes, scan });
-    }
+    });
     if (swept.size === 0) return [];
     const folders = buildOrphanFolders(swept, cs, MAX_DIR_BYTES, this.upcase);
     const dcim = this.entries.find((e) => e.isDirectory && !e.deleted && e.folder.length === 0 && /^dcim$/i.test(e.name));

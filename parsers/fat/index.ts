@@ -1,7 +1,7 @@
 import type { Reader } from '../../src/reader.js';
 import { Diagnostics } from '../../src/diagnostics.js';
 import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '../types.js';
-import { clustersIn, contiguousGuess, pushCluster } from '../clusters.js';
+import { clustersIn, contiguousGuess, pushCluster, sweepClusters } from '../clusters.js';
 import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
 import { FatTable } from './table.js';
 import { displayName, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
@@ -346,20 +346,18 @@ class FatVolume implements FileSystem {
     const fat32 = this.layout.type === 'FAT32';
     const dirs: OrphanDirectory[] = [];
     let moved = 0;
-    for (let c = 2; c <= this.maxCluster; c++) {
-      // A hostile boot sector may count far more clusters than the source holds.
-      if (this.clusterOffset(c) >= this.volume.size) break;
-      if (!isCandidate(c) || this.visitedDirs.has(c)) continue;
-      const head = this.volume.read(this.clusterOffset(c), 64);
-      const dots = directoryStart(head, fat32);
-      if (!dots) continue;
+    const geometry = { clusterSize: this.layout.clusterSize, clusterOffset: (c: number) => this.clusterOffset(c) };
+    const candidate = (c: number) => isCandidate(c) && !this.visitedDirs.has(c);
+    sweepClusters(this.volume, geometry, 2, this.maxCluster, candidate, (c, cluster) => {
+      const dots = directoryStart(cluster.subarray(0, 64), fat32);
+      if (!dots) return;
       if (dots.self !== (fat32 ? c : c & 0xffff)) {
         moved++;
-        continue;
+        return;
       }
-      const bytes = this.readDeletedDirectory(c, this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
+      const bytes = this.readDeletedDirectory(c, Buffer.from(cluster));
       dirs.push({ cluster: c, dots, entries: parseDirectory(bytes, fat32).entries });
-    }
+    });
     if (moved) this.diag.warn('fat.orphan-geometry', `${moved} old folder cluster(s) do not sit where their '.' entry says: the card was formatted with another geometry`);
     const paths = orphanPaths(dirs, lostRoot, (c) => this.liveDirPaths.get(c));
     const out: FsEntry[] = [];
