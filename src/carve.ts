@@ -124,11 +124,6 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   return { files, rejected, bytesScanned: total };
 }
 
-/**
- * How long a stretch of JPEG scan data without an FF byte may be before the file is checked
- * deeply: in random-like data the longest such stretch in a 30 MB file is ~3 KiB; a foreign
- * cluster (text, zeros) is at least one cluster long.
- */
 function safeWalk(carver: Carver, stream: Reader, start: number, maxLength: number): WalkResult {
   try {
     return carver.walk(stream, start, { maxLength });
