@@ -87,6 +87,13 @@ export interface FileSystem {
    * rebuilt as far as possible; folders whose parent is lost go under `lostRoot`.
    */
   findOrphans?(isCandidate: (cluster: number) => boolean, lostRoot: string): FsEntry[];
+  /**
+   * The same sweep in two halves, so that it can ride along another pass over the clusters
+   * (the carving scan) instead of reading the card once more: the cheap test on a free
+   * cluster's first 64 bytes (bytes[at...]), then findOrphans over the clusters that passed it.
+   */
+  mayBeOrphanFolder?(cluster: number, bytes: Buffer, at?: number): boolean;
+  findOrphansAmong?(clusters: readonly number[], lostRoot: string): FsEntry[];
 }
 
 export interface FsDriver {

@@ -47,9 +47,18 @@ function analyseVolume(disk: Reader, volume: Volume, planOptions?: PlanOptions):
   const fs = driver ? driver.open(volume.reader) : rebuildLostFat(volume.reader);
   if (!fs) return { volume, problem: 'no FAT or exFAT file system found', diagnostics: [] };
   const plan = planVolume(disk, volume, fs, planOptions);
-  if (driver && fs.diagnostics.some((d) => d.code === 'fat.orphan-geometry')) {
-    const old = rebuildLostFat(volume.reader, { ignore: { clusterSize: fs.geometry.clusterSize, dataOffset: fs.geometry.dataOffset } });
-    if (old) planPreviousGeometry(disk, plan, old, planOptions);
-  }
+  if (driver) planGeometryChange(disk, plan, planOptions);
   return { volume, fs, plan, diagnostics: fs.diagnostics };
+}
+
+/**
+ * When the orphan sweep met old folders that name clusters of another geometry (the card
+ * was formatted with another cluster size or data start), plan their files through it.
+ * Runs after the sweep, whether that ran in planVolume or rode along the carving scan.
+ */
+export function planGeometryChange(disk: Reader, plan: VolumePlan, planOptions?: PlanOptions): void {
+  const { fs, volume } = plan;
+  if (!fs.diagnostics.some((d) => d.code === 'fat.orphan-geometry')) return;
+  const old = rebuildLostFat(volume.reader, { ignore: { clusterSize: fs.geometry.clusterSize, dataOffset: fs.geometry.dataOffset } });
+  if (old) planPreviousGeometry(disk, plan, old, planOptions);
 }

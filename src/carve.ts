@@ -30,6 +30,14 @@ export interface CarveOptions {
   /** Formats to write; a valid file of another format is skipped over but not written. */
   accept?: (format: string, ext: string) => boolean;
   onProgress?: (bytesDone: number, filesFound: number) => void;
+  /**
+   * Called with every aligned position the scan reads (absolute offset; its bytes start at
+   * bytes[at], 64 of them at least), before the file-start test: the orphan-folder sweep
+   * rides along here. `bytes` is the scan's buffer: look, do not keep.
+   */
+  onHead?: (offset: number, bytes: Buffer, at: number) => void;
+  /** Look for starts only inside these absolute ranges (sorted), and read only the chunks that hold them. */
+  startsIn?: readonly ByteRun[];
 }
 
 export interface CarveOutcome {
@@ -72,11 +80,61 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   const g = region.granularity;
   /** Stream offset where the next possible start lies (after the last carved file). */
   let resumeAt = 0;
-  let firstRun = 0;
 
+  // Walks read through the scan's current chunk when they can: a JPEG's scan data is then
+  // searched where the scan already put it, not read (and allocated) a second time.
+  const view = new ChunkView(stream);
+  /** The file-start test and walk at stream offset v (absolute offset abs), head = its first bytes. */
+  const tryStart = (v: number, abs: number, head: Buffer): void => {
+    const bucket = table[head[0]];
+    if (!bucket || bucket.length === 0) return;
+    for (const carver of bucket) {
+      if (!carver.detect(head)) continue;
+      const result = safeWalk(carver, view, v, total - v);
+      if (result.ok) {
+        if (!options.accept || options.accept(result.format, result.ext)) {
+          const file = carvedRecord(region.volume, streamSpanToRuns(region.runs, starts, v, result.length), result);
+          if (result.entropyGap) file.suspect = `${result.entropyGap} bytes in a row in the scan data that are zeros or text, not entropy-coded data`;
+          files.push(file);
+        }
+        resumeAt = v + result.length;
+        return;
+      }
+      rejected.push({ offset: abs, carver: carver.id, reason: result.reason });
+      if (options.keepPartial && result.validUpTo && result.validUpTo > 0) {
+        const runs = streamSpanToRuns(region.runs, starts, v, result.validUpTo);
+        const file = carvedRecord(region.volume, runs, { ok: true, length: result.validUpTo, format: carver.id, ext: carver.types[0] });
+        file.status = 'damaged';
+        file.validation = { ok: false, by: carver.id, reason: result.reason, validUpTo: result.validUpTo };
+        file.notes.push(`partial: ${result.reason}`);
+        files.push(file);
+        resumeAt = v + result.validUpTo;
+        return;
+      }
+    }
+  };
+
+  if (options.startsIn) {
+    // A second look at a few places: read only the heads there, not the chunks around them.
+    for (const span of streamSpans(region.runs, starts, options.startsIn)) {
+      const i = runAt(starts, span.start);
+      const abs0 = region.runs[i].offset;
+      const skew = (((region.alignBase - abs0) % g) + g) % g;
+      let v = starts[i] + skew;
+      if (v < span.start) v += Math.ceil((span.start - v) / g) * g;
+      for (; v < span.end; v += g) {
+        if (v < resumeAt) continue;
+        tryStart(v, abs0 + (v - starts[i]), stream.read(v, HEAD));
+      }
+    }
+    return { files, rejected, bytesScanned: 0 };
+  }
+
+  let firstRun = 0;
   const buffer = Buffer.allocUnsafe(SCAN_CHUNK + HEAD);
   for (let chunkStart = 0; chunkStart < total; chunkStart += SCAN_CHUNK) {
     const chunk = buffer.subarray(0, readIntoAny(stream, buffer.subarray(0, Math.min(SCAN_CHUNK + HEAD, total - chunkStart)), chunkStart));
+    view.show(chunkStart, chunk);
     const chunkEnd = Math.min(chunkStart + SCAN_CHUNK, total);
     while (firstRun < region.runs.length && starts[firstRun] + region.runs[firstRun].length <= chunkStart) firstRun++;
     for (let runIdx = firstRun; runIdx < region.runs.length && starts[runIdx] < chunkEnd; runIdx++) {
@@ -88,40 +146,80 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
       let v = runStart + skew;
       if (v < chunkStart) v += Math.ceil((chunkStart - v) / g) * g;
       for (; v < Math.min(runEnd, chunkEnd); v += g) {
-        if (v < resumeAt) continue;
         const at = v - chunkStart;
-        const bucket = table[chunk[at]];
-        if (!bucket || bucket.length === 0) continue;
-        const head = chunk.subarray(at, at + HEAD);
-        for (const carver of bucket) {
-          if (!carver.detect(head)) continue;
-          const result = safeWalk(carver, stream, v, total - v);
-          if (result.ok) {
-            if (!options.accept || options.accept(result.format, result.ext)) {
-              const file = carvedRecord(region.volume, streamSpanToRuns(region.runs, starts, v, result.length), result);
-              if (result.entropyGap) file.suspect = `${result.entropyGap} bytes in a row in the scan data that are zeros or text, not entropy-coded data`;
-              files.push(file);
-            }
-            resumeAt = v + result.length;
-            break;
-          }
-          rejected.push({ offset: abs0 + (v - runStart), carver: carver.id, reason: result.reason });
-          if (options.keepPartial && result.validUpTo && result.validUpTo > 0) {
-            const runs = streamSpanToRuns(region.runs, starts, v, result.validUpTo);
-            const file = carvedRecord(region.volume, runs, { ok: true, length: result.validUpTo, format: carver.id, ext: carver.types[0] });
-            file.status = 'damaged';
-            file.validation = { ok: false, by: carver.id, reason: result.reason, validUpTo: result.validUpTo };
-            file.notes.push(`partial: ${result.reason}`);
-            files.push(file);
-            resumeAt = v + result.validUpTo;
-            break;
-          }
-        }
+        if (options.onHead) options.onHead(abs0 + (v - runStart), chunk, at);
+        if (v < resumeAt || !table[chunk[at]]?.length) continue;
+        tryStart(v, abs0 + (v - runStart), chunk.subarray(at, at + HEAD));
       }
     }
     options.onProgress?.(chunkEnd, files.length);
   }
   return { files, rejected, bytesScanned: total };
+}
+
+/**
+ * The region's stream, with the scan's current chunk in front of it: reads inside the chunk
+ * are views of it (no copy), the rest go to the stream. The views are only valid until the
+ * scan moves on, which is after the walk that asked for them has returned.
+ */
+class ChunkView implements Reader {
+  readonly size: number;
+  private start = 0;
+  private chunk: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly stream: Reader) {
+    this.size = stream.size;
+  }
+
+  show(start: number, chunk: Buffer): void {
+    this.start = start;
+    this.chunk = chunk;
+  }
+
+  read(offset: number, length: number): Buffer {
+    const at = offset - this.start;
+    if (at >= 0 && at + length <= this.chunk.length) return this.chunk.subarray(at, at + length);
+    return this.stream.read(offset, length);
+  }
+
+  readInto(target: Buffer, offset: number): number {
+    const at = offset - this.start;
+    if (at >= 0 && at + target.length <= this.chunk.length) return this.chunk.copy(target, 0, at, at + target.length);
+    return readIntoAny(this.stream, target, offset);
+  }
+}
+
+/** Index of the run whose stream span holds stream offset v. */
+function runAt(starts: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= v) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Stream positions [start, end) of absolute ranges that lie inside the region's runs. */
+function streamSpans(runs: readonly ByteRun[], starts: readonly number[], ranges: readonly ByteRun[]): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  for (const r of ranges) {
+    // Runs are in source order: start at the first one that ends after the range begins.
+    let lo = 0;
+    let hi = runs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (runs[mid].offset + runs[mid].length <= r.offset) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < runs.length && runs[i].offset < r.offset + r.length; i++) {
+      const from = Math.max(r.offset, runs[i].offset);
+      const to = Math.min(r.offset + r.length, runs[i].offset + runs[i].length);
+      if (from < to) out.push({ start: starts[i] + (from - runs[i].offset), end: starts[i] + (to - runs[i].offset) });
+    }
+  }
+  return out.sort((a, b) => a.start - b.start);
 }
 
 function safeWalk(carver: Carver, stream: Reader, start: number, maxLength: number): WalkResult {

@@ -2,13 +2,14 @@ import type { Reader } from './reader.js';
 import type { Carver } from '../carvers/types.js';
 import { carvers as allCarvers, carverForType } from '../carvers/registry.js';
 import { bmffCarver, createBmffCarver, type BmffOptions } from '../carvers/bmff.js';
-import { analyse, type Analysis } from './analyse.js';
-import { carveRegion, type CarveOutcome } from './carve.js';
+import { analyse, planGeometryChange, type Analysis } from './analyse.js';
+import { carveRegion, type CarveOptions, type CarveOutcome } from './carve.js';
+import { OrphanFolderSweep, settleOrphans } from './deferred-orphans.js';
 import { carveRegions } from './pool.js';
 import { OwnershipMap } from './ownership.js';
 import { contentValidator } from './validate.js';
 import { originalPathOf, type RecoveredFile, type SkippedEntry } from './record.js';
-import type { VolumePlan } from './plan.js';
+import { placeOrphansBySweep, type PlanOptions, type VolumePlan } from './plan.js';
 import { ExitCode, UserError } from './errors.js';
 import { reassembleRegion, type ReassembleStats } from './reassemble.js';
 import type { ProgressEvent } from './progress.js';
@@ -33,6 +34,11 @@ export interface PipelineOptions {
   maxGap?: number;
   /** Reassembly: (split, gap) pairs tried per file (default MAX_REASSEMBLY_CANDIDATES). */
   maxCandidates?: number;
+  /**
+   * Let the orphan-folder sweep ride along the carving scan (default), so a card is read once;
+   * false sweeps before carving, as a separate read. Both give the same files (a test holds them to it).
+   */
+  sweepDuringScan?: boolean;
   /** Scanner progress: bytes of the carving pool scanned, and files found so far by provenance. */
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -67,7 +73,9 @@ function formatFilter(types?: string[]): ((format: string, ext: string) => boole
 /** source → volumes → file systems → plan → carve the rest. Reads only; writes nothing. */
 export function runPipeline(disk: Reader, options: PipelineOptions = {}): PipelineResult {
   const carvers = selectCarvers(options.types, { lastChunk: options.lastchunk, maxChunks: options.maxchunks, listBoxes: options.verbose });
-  const analysis = analyse(disk, { volume: options.volume, plan: { validate: contentValidator(), keepPartial: options.keepPartial } });
+  // With carving on, the orphan-folder sweep rides along the carving scan: one read of the card.
+  const planOptions: PlanOptions = { validate: contentValidator(), keepPartial: options.keepPartial, orphans: options.carve === false || options.carveOnly || options.sweepDuringScan === false ? true : 'defer' };
+  const analysis = analyse(disk, { volume: options.volume, plan: planOptions });
   if (options.carveOnly) for (const va of analysis.volumes) if (va.plan) forgetMetadata(va.plan);
   const files = analysis.volumes.flatMap((v) => v.plan?.files ?? []);
   const skipped = analysis.volumes.flatMap((v) => v.plan?.skipped ?? []);
@@ -82,20 +90,32 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
   // Announce the stage before the first chunk, so rates are measured from its real start.
   options.onProgress?.({ stage: 'scan', done: 0, total: bytesTotal, found: countByProvenance(files) });
   for (const region of regions) {
-    const outcome = carveRegion(disk, region, {
-      carvers,
-      keepPartial: options.keepPartial,
-      accept: formatFilter(options.types),
+    const plan = analysis.volumes.find((v) => v.volume.index === region.volume)?.plan;
+    const sweep = plan?.orphansDeferred ? new OrphanFolderSweep(plan) : undefined;
+    const carveOptions: CarveOptions = { carvers, keepPartial: options.keepPartial, accept: formatFilter(options.types) };
+    let outcome = carveRegion(disk, region, {
+      ...carveOptions,
+      onHead: sweep?.visit,
       onProgress: (done, found) => options.onProgress?.({ stage: 'scan', done: before + done, total: bytesTotal, found: { ...countByProvenance(files), carved: carvedSoFar + found } }),
     });
+    let carved = region;
+    if (plan && sweep) {
+      const skippedBefore = plan.skipped.length;
+      const settled = settleOrphans(disk, region, outcome, plan, sweep, carveOptions, planOptions, () => planGeometryChange(disk, plan, planOptions));
+      files.push(...settled.added);
+      skipped.push(...plan.skipped.slice(skippedBefore));
+      outcome = settled.outcome;
+      carved = settled.region;
+    }
     before += outcome.bytesScanned;
     carvedSoFar += outcome.files.length;
+    // The old folders' files are known only now: say so before the next stage.
+    if (sweep) options.onProgress?.({ stage: 'scan', done: before, total: bytesTotal, found: { ...countByProvenance(files), carved: carvedSoFar } });
     carving.bytesScanned += outcome.bytesScanned;
     carving.rejected.push(...outcome.rejected);
-    const plan = analysis.volumes.find((v) => v.volume.index === region.volume)?.plan;
     let found = outcome.files;
     if (options.reassemble !== false) {
-      const r = reassembleRegion(disk, region, outcome, plan, files, { keepPartial: options.keepPartial, maxGap: options.maxGap, maxCandidates: options.maxCandidates, verifyCarved: options.verifyJpeg ? 'all' : 'needed' });
+      const r = reassembleRegion(disk, carved, outcome, plan, files, { keepPartial: options.keepPartial, maxGap: options.maxGap, maxCandidates: options.maxCandidates, verifyCarved: options.verifyJpeg ? 'all' : 'needed' });
       found = r.files;
       for (const f of r.replaced) if (files.includes(f)) files.splice(files.indexOf(f), 1);
       skipped.push(...r.skipped);
@@ -104,6 +124,14 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
     }
     if (plan) for (const f of found) if (f.provenance === 'carved') borrowName(f, plan);
     files.push(...found);
+  }
+  // A volume the scan did not cover (no carving region) still gets its sweep.
+  for (const va of analysis.volumes) {
+    if (!va.plan?.orphansDeferred) continue;
+    const skippedBefore = va.plan.skipped.length;
+    files.push(...placeOrphansBySweep(disk, va.plan, planOptions));
+    planGeometryChange(disk, va.plan, planOptions);
+    skipped.push(...va.plan.skipped.slice(skippedBefore));
   }
   return { analysis, files, skipped: skipped.filter((s) => !files.some((f) => f.originalPath === s.originalPath && f.volume === s.volume)), carving };
 }

@@ -25,14 +25,24 @@ export interface VolumePlan {
   owned: OwnershipMap;
   /** Deleted entries whose guessed clusters failed their format check: carving may find them and borrow their names. */
   unplaced: FsEntry[];
+  /**
+   * The orphan-folder sweep was left to ride along the carving scan (`orphans: 'defer'`):
+   * the scan collects the clusters that pass `fs.mayBeOrphanFolder`, then `placeOrphans`.
+   */
+  orphansDeferred?: boolean;
 }
 
 export interface PlanOptions {
   validate?: Validator;
   /** Write deleted files that fail their format check anyway, marked damaged. */
   keepPartial?: boolean;
-  /** Sweep free clusters for folders a format left behind (default on). */
-  orphans?: boolean;
+  /**
+   * Sweep free clusters for folders a format left behind (default on). 'defer': not now; the
+   * carving scan looks at the same clusters and hands over the candidates (see VolumePlan).
+   */
+  orphans?: boolean | 'defer';
+  /** A verdict already known for these bytes (the carving scan walked them): saves reading them again. */
+  known?: (runs: readonly ByteRun[], size: number) => ContentCheck | undefined;
 }
 
 /** Where folders whose parent is lost are hung, under the orphaned/ output folder. */
@@ -85,45 +95,79 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
     files.push(file);
   }
 
-  const placeLost = (e: FsEntry, provenance: 'deleted' | 'orphan') => {
-    const original = originalPathOf(e.folder, e.name);
-    if (e.overwritten) {
-      skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'overwritten: its first cluster belongs to another file now' });
-      return;
-    }
-    const choice = chooseDeletedRun(disk, volume, fs, e, owned, validate);
-    if (!choice) {
-      skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'its clusters are already recovered as another file' });
-      return;
-    }
-    // A check that fails where the source could not be read says nothing of the guess: keep the file, damaged.
-    if (choice.check && !choice.check.ok && !options.keepPartial && firstUnreadableAt(choice.runs, badRangesOf(disk)) < 0) {
-      skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: `content check failed on the contiguous guess (${choice.check.reason}); clusters returned to the carving pool` });
-      unplaced.push(e);
-      return;
-    }
-    owned.claimExtents(choice.extents);
-    const file = baseRecord(volume, e, provenance, choice.runs);
-    if (e.firstCluster !== choice.first) file.notes.push(`start cluster ${choice.first} chosen among the candidates`);
-    applyCheck(file, choice.check);
-    if (runsLength(choice.runs) < e.size) {
-      file.status = 'damaged';
-      file.notes.push(`only ${runsLength(choice.runs)} of ${e.size} bytes could be placed`);
-    }
-    files.push(file);
-  };
-
+  const plan: VolumePlan = { volume, fs, files, skipped, owned, unplaced };
   // Validated guesses first: a file that proves itself keeps its clusters from an unverifiable one.
-  for (const e of plain.filter((x) => x.deleted && !x.orphan)) placeLost(e, 'deleted');
-  for (const e of plain.filter((x) => x.orphan)) placeLost(e, 'orphan');
-  if (options.orphans !== false && fs.findOrphans) {
+  for (const e of plain.filter((x) => x.deleted && !x.orphan)) placeLost(disk, plan, e, 'deleted', options);
+  for (const e of plain.filter((x) => x.orphan)) placeLost(disk, plan, e, 'orphan', options);
+  if (options.orphans === 'defer' && fs.mayBeOrphanFolder && fs.findOrphansAmong) plan.orphansDeferred = true;
+  else if (options.orphans !== false && fs.findOrphans) {
     const orphans = fs.findOrphans((c) => !owned.isOwned(c) && !fs.isAllocated(c), LOST_FOLDERS);
-    for (const e of orphans) placeLost(e, 'orphan');
+    for (const e of orphans) placeLost(disk, plan, e, 'orphan', options);
   }
   for (const f of files) clipToSource(f, disk.size);
   // Unreadable sectors met so far (read errors, --bad-map): those files are damaged, not fragmented.
   markUnreadable(files, badRangesOf(disk));
-  return { volume, fs, files, skipped, owned, unplaced };
+  return plan;
+}
+
+/**
+ * The deferred half of the orphan sweep: place the files of the old folders found in
+ * `clusters` (those that passed `fs.mayBeOrphanFolder` during the carving scan) as the
+ * sweep in planVolume would have. Returns the files it added.
+ */
+export function placeOrphans(disk: Reader, plan: VolumePlan, clusters: readonly number[], options: PlanOptions = {}): RecoveredFile[] {
+  const { fs } = plan;
+  plan.orphansDeferred = false;
+  if (!fs.findOrphansAmong) return [];
+  const candidates = clusters.filter((c) => !plan.owned.isOwned(c) && !fs.isAllocated(c));
+  const before = plan.files.length;
+  for (const e of fs.findOrphansAmong(candidates, LOST_FOLDERS)) placeLost(disk, plan, e, 'orphan', options);
+  const added = plan.files.slice(before);
+  for (const f of added) clipToSource(f, disk.size);
+  markUnreadable(added, badRangesOf(disk));
+  return added;
+}
+
+/** The sweep in planVolume, run later for a plan whose sweep was deferred but never ridden along. */
+export function placeOrphansBySweep(disk: Reader, plan: VolumePlan, options: PlanOptions = {}): RecoveredFile[] {
+  const { fs, owned } = plan;
+  plan.orphansDeferred = false;
+  if (!fs.findOrphans) return [];
+  const before = plan.files.length;
+  for (const e of fs.findOrphans((c) => !owned.isOwned(c) && !fs.isAllocated(c), LOST_FOLDERS)) placeLost(disk, plan, e, 'orphan', options);
+  const added = plan.files.slice(before);
+  for (const f of added) clipToSource(f, disk.size);
+  markUnreadable(added, badRangesOf(disk));
+  return added;
+}
+
+function placeLost(disk: Reader, plan: VolumePlan, e: FsEntry, provenance: 'deleted' | 'orphan', options: PlanOptions): void {
+  const { volume, fs, owned, files, skipped, unplaced } = plan;
+  const original = originalPathOf(e.folder, e.name);
+  if (e.overwritten) {
+    skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'overwritten: its first cluster belongs to another file now' });
+    return;
+  }
+  const choice = chooseDeletedRun(disk, volume, fs, e, owned, options.validate, options.known);
+  if (!choice) {
+    skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'its clusters are already recovered as another file' });
+    return;
+  }
+  // A check that fails where the source could not be read says nothing of the guess: keep the file, damaged.
+  if (choice.check && !choice.check.ok && !options.keepPartial && firstUnreadableAt(choice.runs, badRangesOf(disk)) < 0) {
+    skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: `content check failed on the contiguous guess (${choice.check.reason}); clusters returned to the carving pool` });
+    unplaced.push(e);
+    return;
+  }
+  owned.claimExtents(choice.extents);
+  const file = baseRecord(volume, e, provenance, choice.runs);
+  if (e.firstCluster !== choice.first) file.notes.push(`start cluster ${choice.first} chosen among the candidates`);
+  applyCheck(file, choice.check);
+  if (runsLength(choice.runs) < e.size) {
+    file.status = 'damaged';
+    file.notes.push(`only ${runsLength(choice.runs)} of ${e.size} bytes could be placed`);
+  }
+  files.push(file);
 }
 
 /** A truncated image ends before the volume does: runs past its end are cut, the file marked damaged. */
@@ -143,7 +187,7 @@ interface RunChoice {
 }
 
 /** Among the possible start clusters, the first whose content validates; else the parser's default. */
-function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEntry, owned: OwnershipMap, validate?: Validator): RunChoice | null {
+function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEntry, owned: OwnershipMap, validate?: Validator, known?: PlanOptions['known']): RunChoice | null {
   const firsts = e.firstClusterCandidates ?? [e.firstCluster];
   let fallback: RunChoice | null = null;
   for (const first of firsts) {
@@ -151,7 +195,7 @@ function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEnt
     if (e.size > 0 && extents.length === 0) continue;
     if (owned.firstConflict(extents) >= 0) continue;
     const runs = extentsToRuns(fs, volume.offset, extents, e.size);
-    const check = validate && e.size > 0 ? validate(new RunsReader(disk, runs), e.size) : null;
+    const check = validate && e.size > 0 ? (known?.(runs, e.size) ?? validate(new RunsReader(disk, runs), e.size)) : null;
     const choice = { first, extents, runs, check };
     if (check?.ok) return choice;
     fallback ??= choice;

@@ -10,7 +10,7 @@ import { sanitizeName } from '../fat/index.js';
 import { chooseBootRegion, VOLUME_FLAG_DIRTY, VOLUME_FLAG_MEDIA_FAILURE, type BootCandidate, type ExfatLayout } from './boot.js';
 import { AllocationBitmap, ExfatFat, FAT_BAD, FAT_END, SparseBits } from './table.js';
 import { ENTRY_SIZE, nameHash, parseEntrySets, UpcaseTable, upcaseTableChecksum, type ExfatFileSet, type ParsedEntrySets } from './entries.js';
-import { buildOrphanFolders, mayBeDirectoryCluster, orphanFolderPaths, scanDirectoryCluster, type SweptCluster } from './orphans.js';
+import { buildOrphanFolders, DIRECTORY_HEAD_BYTES, mayBeDirectoryCluster, orphanFolderPaths, scanDirectoryCluster, type SweptCluster } from './orphans.js';
 
 export * from './boot.js';
 export * from './entries.js';
@@ -366,17 +366,40 @@ class ExfatVolume implements FileSystem {
    * folder whose parent is lost is placed by the DCF heuristics of `orphanFolderPaths`.
    */
   findOrphans(isCandidate: (cluster: number) => boolean, lostRoot: string): FsEntry[] {
-    const cs = this.layout.clusterSize;
     const swept = new Map<number, SweptCluster>();
-    const geometry = { clusterSize: cs, clusterOffset: (c: number) => this.clusterOffset(c) };
+    const geometry = { clusterSize: this.layout.clusterSize, clusterOffset: (c: number) => this.clusterOffset(c) };
     const candidate = (c: number) => !this.dirClusters.has(c) && isCandidate(c);
     sweepClusters(this.volume, geometry, 2, this.maxCluster, candidate, (c, cluster) => {
-      if (!mayBeDirectoryCluster(cluster.subarray(0, 2 * ENTRY_SIZE))) return;
-      // A copy: the sweep reuses its buffer, and the scan's sets point into these bytes.
-      const bytes = Buffer.from(cluster);
-      const scan = scanDirectoryCluster(bytes, this.upcase);
-      if (scan) swept.set(c, { cluster: c, bytes, scan });
+      if (mayBeDirectoryCluster(cluster.subarray(0, 2 * ENTRY_SIZE))) this.collectOrphanCluster(swept, c, Buffer.from(cluster));
     });
+    return this.orphanEntries(swept, lostRoot);
+  }
+
+  /** The sweep's cheap test on a free cluster's first bytes: it starts like a directory cluster. */
+  mayBeOrphanFolder(cluster: number, bytes: Buffer, at = 0): boolean {
+    // Entry types a directory cluster can start with: most clusters fail on their first byte, before any copy.
+    if (!DIRECTORY_HEAD_BYTES[bytes[at]] || this.dirClusters.has(cluster)) return false;
+    return mayBeDirectoryCluster(bytes.subarray(at, at + 2 * ENTRY_SIZE));
+  }
+
+  /** findOrphans over clusters that passed mayBeOrphanFolder during another pass. */
+  findOrphansAmong(clusters: readonly number[], lostRoot: string): FsEntry[] {
+    const swept = new Map<number, SweptCluster>();
+    for (const c of [...clusters].sort((x, y) => x - y)) {
+      if (!this.inRange(c)) continue;
+      this.collectOrphanCluster(swept, c, this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
+    }
+    return this.orphanEntries(swept, lostRoot);
+  }
+
+  /** `bytes` must be the cluster's own copy: the scan's sets point into it. */
+  private collectOrphanCluster(swept: Map<number, SweptCluster>, c: number, bytes: Buffer): void {
+    const scan = scanDirectoryCluster(bytes, this.upcase);
+    if (scan) swept.set(c, { cluster: c, bytes, scan });
+  }
+
+  private orphanEntries(swept: Map<number, SweptCluster>, lostRoot: string): FsEntry[] {
+    const cs = this.layout.clusterSize;
     if (swept.size === 0) return [];
     const folders = buildOrphanFolders(swept, cs, MAX_DIR_BYTES, this.upcase);
     const dcim = this.entries.find((e) => e.isDirectory && !e.deleted && e.folder.length === 0 && /^dcim$/i.test(e.name));

@@ -58,6 +58,16 @@ function isSecondaryType(t: number): boolean {
   return t !== 0 && (t & CATEGORY_SECONDARY) !== 0;
 }
 
+/** First bytes mayBeDirectoryCluster can accept (1 = possible): a File entry or a secondary it allows. */
+export const DIRECTORY_HEAD_BYTES: Uint8Array = (() => {
+  const table = new Uint8Array(256);
+  for (let t = 0; t < 256; t++) {
+    const low = t & ~IN_USE;
+    if (t === TYPE_FILE || t === TYPE_FILE_DELETED || low === 0x40 || low === 0x41 || low === 0x60 || low === 0x61) table[t] = 1;
+  }
+  return table;
+})();
+
 /**
  * Cheap test on the first two slots of a cluster: could it be a directory cluster? A File
  * entry (live or not) followed by a Stream Extension of the same state, or a secondary entry

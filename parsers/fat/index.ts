@@ -69,6 +69,12 @@ function chooseFat(volume: Reader, layout: FatLayout, diagnostics: Diagnostics):
   return { table: copies[best], index: best };
 }
 
+interface OrphanSweep {
+  dirs: OrphanDirectory[];
+  /** Folder clusters whose '.' entry names another cluster (another geometry). */
+  moved: number;
+}
+
 class FatVolume implements FileSystem {
   readonly type;
   readonly geometry: FsGeometry;
@@ -343,21 +349,46 @@ class FatVolume implements FileSystem {
    * and list the files in them with paths rebuilt through their '..' entries.
    */
   findOrphans(isCandidate: (cluster: number) => boolean, lostRoot: string): FsEntry[] {
-    const fat32 = this.layout.type === 'FAT32';
-    const dirs: OrphanDirectory[] = [];
-    let moved = 0;
+    const sweep: OrphanSweep = { dirs: [], moved: 0 };
     const geometry = { clusterSize: this.layout.clusterSize, clusterOffset: (c: number) => this.clusterOffset(c) };
     const candidate = (c: number) => isCandidate(c) && !this.visitedDirs.has(c);
     sweepClusters(this.volume, geometry, 2, this.maxCluster, candidate, (c, cluster) => {
-      const dots = directoryStart(cluster.subarray(0, 64), fat32);
-      if (!dots) return;
-      if (dots.self !== (fat32 ? c : c & 0xffff)) {
-        moved++;
-        return;
-      }
-      const bytes = this.readDeletedDirectory(c, Buffer.from(cluster));
-      dirs.push({ cluster: c, dots, entries: parseDirectory(bytes, fat32).entries });
+      if (this.mayBeOrphanFolder(c, cluster)) this.collectOrphanFolder(sweep, c, Buffer.from(cluster));
     });
+    return this.orphanEntries(sweep, lostRoot);
+  }
+
+  /** The sweep's cheap test on a free cluster's first bytes: a '.' and '..' pair. */
+  mayBeOrphanFolder(cluster: number, bytes: Buffer, at = 0): boolean {
+    // A folder's first entry is '.': most clusters fail on their first byte, before any copy.
+    if (bytes[at] !== 0x2e || this.visitedDirs.has(cluster)) return false;
+    return !!directoryStart(bytes.subarray(at, at + 64), this.layout.type === 'FAT32');
+  }
+
+  /** findOrphans over clusters that passed mayBeOrphanFolder during another pass. */
+  findOrphansAmong(clusters: readonly number[], lostRoot: string): FsEntry[] {
+    const sweep: OrphanSweep = { dirs: [], moved: 0 };
+    for (const c of [...clusters].sort((x, y) => x - y)) {
+      if (!this.inRange(c)) continue;
+      this.collectOrphanFolder(sweep, c, this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
+    }
+    return this.orphanEntries(sweep, lostRoot);
+  }
+
+  private collectOrphanFolder(sweep: OrphanSweep, c: number, cluster: Buffer): void {
+    const fat32 = this.layout.type === 'FAT32';
+    const dots = directoryStart(cluster.subarray(0, 64), fat32);
+    if (!dots) return;
+    if (dots.self !== (fat32 ? c : c & 0xffff)) {
+      sweep.moved++;
+      return;
+    }
+    const bytes = this.readDeletedDirectory(c, cluster);
+    sweep.dirs.push({ cluster: c, dots, entries: parseDirectory(bytes, fat32).entries });
+  }
+
+  private orphanEntries(sweep: OrphanSweep, lostRoot: string): FsEntry[] {
+    const { dirs, moved } = sweep;
     if (moved) this.diag.warn('fat.orphan-geometry', `${moved} old folder cluster(s) do not sit where their '.' entry says: the card was formatted with another geometry`);
     const paths = orphanPaths(dirs, lostRoot, (c) => this.liveDirPaths.get(c));
     const out: FsEntry[] = [];
