@@ -232,20 +232,24 @@ export function walkBmff(reader: Reader, start: number, limits: WalkLimits, opti
 
 // ---- metadata (best effort: never fails the walk) -----------------------------------------
 
-interface Child {
+export interface Child {
   type: string;
   /** Offsets into the buffer: payload start (after the header) and box end. */
   body: number;
   end: number;
 }
 
-function children(buf: Buffer, from: number, to: number): Child[] {
+/** The boxes in buf[from, to), in order, up to the first that does not fit (at most 4096). */
+export function children(buf: Buffer, from: number, to: number): Child[] {
   const out: Child[] = [];
   for (let p = from; p + 8 <= to && out.length < 4096; ) {
     let size = buf.readUInt32BE(p);
     let hs = 8;
-    if (size === 1 && p + 16 <= to) {
-      size = Number(buf.readBigUInt64BE(p + 8));
+    if (size === 1) {
+      if (p + 16 > to) break;
+      const big = buf.readBigUInt64BE(p + 8);
+      if (big > BigInt(to - p)) break;
+      size = Number(big);
       hs = 16;
     } else if (size === 0) size = to - p;
     if (size < hs || p + size > to || !isFourCC(buf, p + 4)) break;

@@ -12,6 +12,7 @@ import { originalPathOf, type RecoveredFile, type SkippedEntry } from './record.
 import { placeOrphansBySweep, type PlanOptions, type VolumePlan } from './plan.js';
 import { ExitCode, UserError } from './errors.js';
 import { reassembleRegion, type ReassembleStats } from './reassemble.js';
+import { reassembleBmffRegion } from './reassemble-bmff.js';
 import type { ProgressEvent } from './progress.js';
 
 export interface PipelineOptions {
@@ -26,7 +27,7 @@ export interface PipelineOptions {
   maxchunks?: number;
   /** List each carved ISO BMFF file's boxes in its notes. */
   verbose?: boolean;
-  /** Rebuild JPEGs split in two fragments after carving (bifragment gap carving; default on). */
+  /** Rebuild JPEGs split in two fragments, and MP4 / MOV / CR3 through their sample tables, after carving (default on). */
   reassemble?: boolean;
   /** Decode every carved JPEG's scan data, not only the suspect ones (slower: ~65 MB/s). */
   verifyJpeg?: boolean;
@@ -47,7 +48,7 @@ export interface PipelineResult {
   analysis: Analysis;
   files: RecoveredFile[];
   skipped: SkippedEntry[];
-  carving: { bytesScanned: number; rejected: CarveOutcome['rejected']; reassembly?: ReassembleStats };
+  carving: { bytesScanned: number; rejected: CarveOutcome['rejected']; reassembly?: ReassembleStats; reassemblyBmff?: ReassembleStats };
 }
 
 export function selectCarvers(types?: string[], bmff: BmffOptions = {}): Carver[] {
@@ -121,6 +122,13 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
       skipped.push(...r.skipped);
       const total = (carving.reassembly ??= { candidates: 0, reassembled: 0, partial: 0, dropped: 0, trials: 0, unsearched: 0 });
       for (const k of Object.keys(total) as (keyof ReassembleStats)[]) total[k] += r.stats[k];
+      // MP4 / MOV / CR3 through their sample tables (src/reassemble-bmff.ts).
+      const v = reassembleBmffRegion(disk, carved, found, outcome.rejected, plan, files, { keepPartial: options.keepPartial, maxGap: options.maxGap, maxCandidates: options.maxCandidates, verifyCarved: options.verifyJpeg ? 'all' : 'needed' });
+      found = v.files;
+      for (const f of v.replaced) if (files.includes(f)) files.splice(files.indexOf(f), 1);
+      skipped.push(...v.skipped);
+      const bmff = (carving.reassemblyBmff ??= { candidates: 0, reassembled: 0, partial: 0, dropped: 0, trials: 0, unsearched: 0 });
+      for (const k of Object.keys(bmff) as (keyof ReassembleStats)[]) bmff[k] += v.stats[k];
     }
     if (plan) for (const f of found) if (f.provenance === 'carved') borrowName(f, plan);
     files.push(...found);

@@ -12,6 +12,8 @@ export interface Validation {
   reason?: string;
   /** Bytes that are structurally valid from the start, when the walker could tell. */
   validUpTo?: number;
+  /** Reassembled through sample tables: the fraction of the file's bytes whose place the checks settle (0–1). */
+  confidence?: number;
 }
 
 /** A file we will write, whatever its origin. See docs/report.md. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLES, freshOut, runCli, sha256, tempDir } from './support/fixtures.js';
+import { SAMPLES, noise as filler, freshOut, runCli, sha256, tempDir } from './support/fixtures.js';
 import type { Report } from '../src/report.js';
 
 const CLUSTER = 32 * 1024;
@@ -33,19 +33,6 @@ function listSamples(): string[] {
   };
   for (const f of FOLDERS) if (fs.existsSync(path.join(SAMPLES, f))) walk(path.join(SAMPLES, f));
   return out.sort();
-}
-
-/** Deterministic filler: what a used card holds between files. */
-function filler(length: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
 }
 
 /**

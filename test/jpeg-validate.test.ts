@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { BufferReader } from '../src/reader.js';
 import { JpegValidator, validateJpeg, validateJpegFile } from '../carvers/jpeg-validate.js';
-import { SAMPLES, tempDir } from './support/fixtures.js';
+import { noise, SAMPLES, tempDir } from './support/fixtures.js';
 
 const CLUSTER = 4096;
 
@@ -19,19 +19,6 @@ function listJpegs(dir: string): string[] {
   };
   if (fs.existsSync(dir)) walk(dir);
   return out.sort();
-}
-
-/** Deterministic bytes (xorshift). */
-function noise(length: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
 }
 
 /** `file` with the cluster at `at` replaced by `fill`. */

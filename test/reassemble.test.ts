@@ -12,7 +12,7 @@ import type { RecoveredFile } from '../src/record.js';
 import type { VolumePlan } from '../src/plan.js';
 import { OwnershipMap } from '../src/ownership.js';
 import { contentValidator } from '../src/validate.js';
-import { FIXTURES, fixtureImage, freshOut, runCli, sha256, sha256File } from './support/fixtures.js';
+import { noise, FIXTURES, fixtureImage, freshOut, runCli, sha256, sha256File } from './support/fixtures.js';
 import type { Report } from '../src/report.js';
 
 /** fixtures/build-fragmented.sh's manifests. */
@@ -106,18 +106,6 @@ function text(length: number): Buffer {
   let s = '';
   for (let i = 0; s.length < length; i++) s += words[(i * 7) % words.length] + ' ';
   return Buffer.from(s.slice(0, length));
-}
-
-function noise(length: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
 }
 
 const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((CS - (b.length % CS)) % CS)]);

@@ -59,6 +59,19 @@ export function manifest(name: string): Manifest {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, `${name}.manifest.json`), 'utf8')) as Manifest;
 }
 
+/** Deterministic random-looking bytes (xorshift32): what a used card holds between files. */
+export function noise(length: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
 export function sha256(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex');
 }
