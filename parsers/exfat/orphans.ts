@@ -62,8 +62,7 @@ function isSecondaryType(t: number): boolean {
 export const DIRECTORY_HEAD_BYTES: Uint8Array = (() => {
   const table = new Uint8Array(256);
   for (let t = 0; t < 256; t++) {
-    const low = t & ~IN_USE;
-    if (t === TYPE_FILE || t === TYPE_FILE_DELETED || low === 0x40 || low === 0x41 || low === 0x60 || low === 0x61) table[t] = 1;
+    if (t === TYPE_FILE || t === TYPE_FILE_DELETED || isSecondaryStart(t)) table[t] = 1;
   }
   return table;
 })();
@@ -80,9 +79,21 @@ export function mayBeDirectoryCluster(head: Buffer): boolean {
     const count = head[1];
     return count >= MIN_SECONDARY_COUNT && count <= MAX_SECONDARY_COUNT && head[ENTRY_SIZE] === (TYPE_STREAM_EXTENSION_DELETED | (t & IN_USE));
   }
-  // File Name, Stream Extension, vendor extension / allocation (benign secondaries), live or not.
+  // File Name, Stream Extension, vendor extension / allocation (benign secondaries), live or
+  // not: the tail of a set begun in the cluster before. What follows it is more of the set,
+  // the next set's primary, or the end of the directory (random bytes rarely are).
+  return isSecondaryStart(t) && mayFollowInDirectory(head[ENTRY_SIZE]);
+}
+
+function isSecondaryStart(t: number): boolean {
   const low = t & ~IN_USE;
   return low === 0x40 || low === 0x41 || low === 0x60 || low === 0x61;
+}
+
+/** An entry type that can follow a secondary entry: end of directory, a secondary, or a primary exFAT defines. */
+function mayFollowInDirectory(t: number): boolean {
+  const low = t & ~IN_USE;
+  return t === 0 || isSecondaryStart(t) || low === 0x05 || (low >= 0x01 && low <= 0x03) || (low >= 0x20 && low <= 0x22);
 }
 
 /**
