@@ -15,7 +15,12 @@ export interface ContentCheck extends Validation {
   /** The walk passed, but saw something that a deeper check of the content should look at. */
   suspect?: string;
 }
-export type Validator = (file: Reader, expectedSize: number) => ContentCheck | null;
+/**
+ * A file's format check. `claimedName`, for a deleted or lost entry: when its extension names
+ * a format a walker knows and the bytes do not start like it, the clusters hold something
+ * else now (overwritten), which is a failed check rather than no verdict.
+ */
+export type Validator = (file: Reader, expectedSize: number, claimedName?: string) => ContentCheck | null;
 
 export interface VolumePlan {
   volume: Volume;
@@ -195,7 +200,7 @@ function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEnt
     if (e.size > 0 && extents.length === 0) continue;
     if (owned.firstConflict(extents) >= 0) continue;
     const runs = extentsToRuns(fs, volume.offset, extents, e.size);
-    const check = validate && e.size > 0 ? (known?.(runs, e.size) ?? validate(new RunsReader(disk, runs), e.size)) : null;
+    const check = validate && e.size > 0 ? (known?.(runs, e.size) ?? validate(new RunsReader(disk, runs), e.size, e.name)) : null;
     const choice = { first, extents, runs, check };
     if (check?.ok) return choice;
     fallback ??= choice;
@@ -265,7 +270,7 @@ export function planPreviousGeometry(disk: Reader, plan: VolumePlan, old: FileSy
       plan.skipped.push({ volume: volume.index, provenance: 'orphan', originalPath: original, size: e.size, reason: 'listed in a folder of the previous format; its clusters are used by other files now' });
       continue;
     }
-    const check = options.validate ? options.validate(new RunsReader(disk, runs), e.size) : null;
+    const check = options.validate ? options.validate(new RunsReader(disk, runs), e.size, e.name) : null;
     if (check && !check.ok && !options.keepPartial) {
       plan.skipped.push({ volume: volume.index, provenance: 'orphan', originalPath: original, size: e.size, reason: `listed in a folder of the previous format; content check failed (${check.reason})` });
       continue;

@@ -1,6 +1,6 @@
 import type { Reader } from './reader.js';
 import type { Carver } from '../carvers/types.js';
-import { carvers as allCarvers } from '../carvers/registry.js';
+import { carvers as allCarvers, carverForType } from '../carvers/registry.js';
 import type { ContentCheck, Validator } from './plan.js';
 
 /**
@@ -9,7 +9,7 @@ import type { ContentCheck, Validator } from './plan.js';
  * (text, unknown formats) get no verdict.
  */
 export function contentValidator(carvers: Carver[] = allCarvers): Validator {
-  return (file: Reader, expectedSize: number): ContentCheck | null => {
+  return (file: Reader, expectedSize: number, claimedName?: string): ContentCheck | null => {
     const head = file.read(0, 64);
     for (const carver of carvers) {
       if (!carver.firstBytes.includes(head[0]) || !carver.detect(head)) continue;
@@ -28,6 +28,11 @@ export function contentValidator(carvers: Carver[] = allCarvers): Validator {
       else if (result.tailKept) check.suspect = `the image ends ${result.tailKept} bytes before the size the entry gives`;
       return check;
     }
+    // No walker knows these bytes. If the entry's name says they should be a format one knows,
+    // they are not that file any more: another file's clusters, zeros, or the middle of something.
+    const ext = claimedName?.includes('.') ? claimedName.slice(claimedName.lastIndexOf('.') + 1) : '';
+    const named = ext ? carverForType(ext, carvers) : undefined;
+    if (named) return { ok: false, by: named.id, reason: `the name says .${ext}, but the data does not start like one (overwritten?)`, validUpTo: 0 };
     return null;
   };
 }
