@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { run, MiB } from './util.mjs';
+import { writeFragmentedCard, mtoolsCard, mountCard } from './fragmented.mjs';
 
 const PART_START_SECTOR = 8192; // 4 MiB, like SD cards formatted by cameras / the SD Formatter
 const MT_ENV = { MTOOLS_SKIP_CHECK: '1' };
@@ -186,6 +187,76 @@ export function fat32DeletedRefilled({ image, files, refill }) {
   return sc;
 }
 
+// f-i. Fragmented cards (see lib/fragmented.mjs): small live fillers between holes, camera files
+//      written into the holes by the driver's own allocator, then deleted or quick-formatted.
+//      FAT32: MBR + FAT32 at 4 MiB with mtools; clusters of 2 KiB (512 B on the <= 64 MiB --quick
+//      image: FAT32 needs >= 65525 clusters). exFAT: MBR + exFAT at 4 MiB, 32 KiB clusters,
+//      written through exfat-fuse on a loop device.
+function fat32Fragmented(damage) {
+  return ({ image, size, files, workDir, corpusDir, seed }) => {
+    blankImage(image, size);
+    partitionTable(image, 'c');
+    const partSectors = size / 512 - PART_START_SECTOR;
+    const spc = size <= 128 * MiB ? 1 : 4;
+    const mkfs = ['-F', '32', '-s', String(spc), `--offset=${PART_START_SECTOR}`, '-h', String(PART_START_SECTOR),
+      '-n', 'CARD', '-i', '0CA4F032', image, String(partSectors / 2)];
+    run('mkfs.fat', mkfs);
+    const offset = PART_START_SECTOR * 512;
+    const spec = `${image}@@${offset}`;
+    const geo = fatGeometry(image, offset);
+    const card = mtoolsCard(spec);
+    const w = writeFragmentedCard(card, { camera: files, cs: geo.clusterSize, seed, stage: path.join(workDir, 'stage'), cacheDir: corpusDir, padding: true });
+    const steps = ['sfdisk: one FAT32 (0x0c) partition at 4 MiB', `mkfs.fat ${mkfs.slice(0, -2).join(' ')}`, ...w.steps];
+    if (damage === 'deleted') {
+      card.remove(files.map((f) => f.name));
+      for (const f of files) f.deleted = true;
+      steps.push(`mdel the ${files.length} camera files (fillers stay)`);
+    } else {
+      run('mkfs.fat', mkfs);
+      steps.push('mkfs.fat again, same parameters (quick format)');
+    }
+    return { image, partitionOffset: offset, ...geo, files, fillers: w.fillers, layout: w.layout, steps };
+  };
+}
+
+function exfatFragmented(damage) {
+  return ({ image, size, files, workDir, corpusDir, seed }) => {
+    blankImage(image, size);
+    partitionTable(image, '7');
+    const offset = PART_START_SECTOR * 512;
+    const loop = run('losetup', ['--find', '--show', '--offset', String(offset),
+      '--sizelimit', String(size - offset), image]).stdout.trim();
+    const mnt = path.join(workDir, 'mnt-exfat');
+    fs.mkdirSync(mnt, { recursive: true });
+    let mounted = false;
+    try {
+      const mkfs = ['-c', '32K', '-L', 'CARD', loop];
+      run('mkfs.exfat', mkfs);
+      const geo = exfatGeometry(image, offset);
+      run('mount.exfat-fuse', [loop, mnt]);
+      mounted = true;
+      const card = mountCard(mnt);
+      const w = writeFragmentedCard(card, { camera: files, cs: geo.clusterSize, seed, stage: path.join(workDir, 'stage'), cacheDir: corpusDir, padding: false });
+      const steps = ['sfdisk: one exFAT (0x07) partition at 4 MiB', `losetup --offset ${offset}; mkfs.exfat -c 32K -L CARD; mount.exfat-fuse`, ...w.steps];
+      if (damage === 'deleted') {
+        card.remove(files.map((f) => f.name));
+        for (const f of files) f.deleted = true;
+        steps.push(`rm the ${files.length} camera files on the FUSE mount (fillers stay); umount`);
+      }
+      run('umount', [mnt]);
+      mounted = false;
+      if (damage !== 'deleted') {
+        run('mkfs.exfat', mkfs);
+        steps.push('umount; mkfs.exfat again, same parameters (quick format)');
+      }
+      return { image, partitionOffset: offset, ...geo, files, fillers: w.fillers, layout: w.layout, steps };
+    } finally {
+      if (mounted) run('umount', [mnt], { check: false });
+      run('losetup', ['-d', loop], { check: false });
+    }
+  };
+}
+
 /** Undo what an interrupted earlier run may have left under `dir`: FUSE mounts and loop devices. */
 export function releaseStale(dir) {
   if (!fs.existsSync(dir)) return;
@@ -206,5 +277,10 @@ export const SCENARIOS = [
   { name: 'exfat-quickformat', build: exfatQuickformat, size: { quick: 96 * MiB, full: 512 * MiB } },
   { name: 'zeroed-fs', build: zeroedFs, size: { quick: 96 * MiB, full: 512 * MiB } },
   { name: 'fat32-deleted-refilled', build: fat32DeletedRefilled, size: { quick: 'fit', full: 'fit' } },
+  // fragmented cards: real JPEGs, MOV/MP4 and CR3s only (corpus 'fragmented')
+  { name: 'fat32-fragmented-deleted', build: fat32Fragmented('deleted'), size: { quick: 64 * MiB, full: 256 * MiB }, corpus: 'fragmented' },
+  { name: 'fat32-fragmented-quickformat', build: fat32Fragmented('quickformat'), size: { quick: 64 * MiB, full: 256 * MiB }, corpus: 'fragmented' },
+  { name: 'exfat-fragmented-deleted', build: exfatFragmented('deleted'), size: { quick: 64 * MiB, full: 256 * MiB }, corpus: 'fragmented' },
+  { name: 'exfat-fragmented-quickformat', build: exfatFragmented('quickformat'), size: { quick: 64 * MiB, full: 256 * MiB }, corpus: 'fragmented' },
 ];
 

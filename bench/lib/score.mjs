@@ -4,6 +4,9 @@
 //   truncated:        shorter than an original (and >= 4 KiB) and is a prefix of it
 //   duplicate:        another output for an original already counted (e.g. exact twice)
 //   junk:             matches no original (including carved embedded thumbnails/previews)
+//   filler:           (fragmented scenarios) matches none of the originals but one of the
+//                     filler files written around them (byte-exact, trailing garbage or truncated);
+//                     neither counted as a recovered original nor as junk
 // Each original counts once, in its best class (exact > trailing garbage > truncated).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,12 +22,15 @@ export function makeOriginalIndex(files) {
   files.forEach((f, i) => {
     if (!bySha.has(f.sha256)) bySha.set(f.sha256, i);
     const data = fs.readFileSync(f.src);
+    if (data.subarray(0, PREFIX).every((b) => b === 0)) return; // zero-filled (padding): exact match only
     const key = data.subarray(0, PREFIX).toString('latin1');
     if (!byPrefix.has(key)) byPrefix.set(key, []);
     byPrefix.get(key).push(i);
   });
   return { files, bySha, byPrefix };
 }
+
+const EMPTY_INDEX = { files: [], bySha: new Map(), byPrefix: new Map() };
 
 function classify(buf, idx) {
   const sha = sha256(buf);
@@ -43,21 +49,30 @@ function classify(buf, idx) {
   return null;
 }
 
-/** Returns { outputs, exact, trailing, truncated, duplicate, junk, perOriginal: [kind|null], junkByExt, junkFiles (first 50) } */
-export function scoreOutput(outDir, idx, ignore) {
+/**
+ * Returns { outputs, exact, trailing, truncated, duplicate, junk, filler, perOriginal: [kind|null], junkByExt, junkFiles (first 50) }.
+ * `fillerIdx` (makeOriginalIndex of the fillers, optional): outputs that are fillers count as `filler`, not junk.
+ */
+export function scoreOutput(outDir, idx, ignore, fillerIdx = EMPTY_INDEX) {
   const best = idx.files.map(() => null); // best class per original
   const hits = idx.files.map(() => 0);
   // Byte-exact and under its original folder and name (DCIM/100CANON/IMG_0001.JPG), wherever the tool put that tree.
   const named = idx.files.map(() => false);
   let outputs = 0;
   let junk = 0;
+  let filler = 0;
   const junkFiles = [];
   const junkByExt = {};
   for (const p of walk(outDir)) {
     const rel = path.relative(outDir, p);
     if (ignore(rel)) continue;
     outputs++;
-    const c = classify(fs.readFileSync(p), idx);
+    const buf = fs.readFileSync(p);
+    const c = classify(buf, idx);
+    if (!c && fillerIdx.files.length && classify(buf, fillerIdx)) {
+      filler++;
+      continue;
+    }
     if (!c) {
       junk++;
       const ext = path.extname(rel).toLowerCase() || '(none)';
@@ -80,6 +95,7 @@ export function scoreOutput(outDir, idx, ignore) {
     truncated: count('truncated'),
     duplicate: matched - distinct,
     junk,
+    filler,
     named: named.filter(Boolean).length,
     perOriginal: best,
     junkByExt,
