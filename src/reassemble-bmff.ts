@@ -1174,6 +1174,17 @@ export function reassembleBmffRegion(
       why ||= r.why;
       if (r.partial && (!partial || r.partial.validUpTo > partial.validUpTo)) partial = r.partial;
     }
+    if (built && built.ambiguous && !options.keepPartial) {
+      // More than one way to put it back fits every check: a guess, and as often wrong as
+      // right. Written (unverified) only when asked for with keepPartial.
+      const e = cand.entry;
+      const path = e ? originalPathOf(e.folder, e.name) : cand.planned ? (cand.planned.originalPath ?? originalPathOf(cand.planned.folder, cand.planned.name)) : `/${built.format}/f${built.runs[0]?.offset ?? cand.offset}.${built.ext}`;
+      const provenance = e ? (e.orphan ? 'orphan' : 'deleted') : cand.planned?.provenance ?? 'carved';
+      skipped.push({ volume: region.volume, provenance, originalPath: path, size: built.size, reason: `rebuilt through its sample tables, but a break could lie at more than one cluster boundary (confidence ${built.confidence.toFixed(2)}); --keep-partial writes it as unverified` });
+      if (cand.planned) replaced.push(cand.planned);
+      stats.dropped++;
+      continue;
+    }
     if (built) {
       const file = record(region.volume, cand, built);
       // Carved "photos" the movie's samples took back were its frames.

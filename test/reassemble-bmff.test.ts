@@ -283,12 +283,15 @@ describe('reassembly through the sample tables on a synthetic card', () => {
     expect(spent.stats.unsearched).toBe(1);
   });
 
-  it('a break the checks cannot pin to one cluster boundary: written unverified, with its confidence below 1', () => {
+  it('a break the checks cannot pin to one cluster boundary: skipped, or written unverified with keepPartial, its confidence below 1', () => {
     // Cluster 1 of MP4 lies inside its first I-frame (a NAL unit of 8 KiB): a gap of random
     // bytes there could begin at cluster 1 or 2; nothing in the bytes tells.
     const file = video(MP4);
     const { disk } = card(file, [1 * CS], [noise(3 * CS, 1)]);
-    const f = at0(recover(disk).files)!;
+    const plain = recover(disk);
+    expect(at0(plain.files)).toBeUndefined();
+    expect(plain.skipped.map((x) => x.reason).join(' ')).toMatch(/more than one cluster boundary.*--keep-partial/);
+    const f = at0(recover(disk, { keepPartial: true }).files)!;
     expect(f.status).toBe('unverified');
     expect(f.validation?.confidence).toBeLessThan(1);
     expect(f.notes.join(' ')).toMatch(/could be at more than one cluster boundary/);
@@ -308,7 +311,8 @@ describe('reassembly through the sample tables on a synthetic card', () => {
       for (let k = 1; k * CS < file.length; k++) {
         for (const gap of [noise(3 * CS, k), Buffer.alloc(3 * CS), other.subarray(16384, 16384 + 3 * CS)]) {
           const { disk } = card(file, [k * CS], [gap]);
-          const f = at0(recover(disk).files);
+          // keepPartial: the ambiguous ones are written too (unverified), to be counted.
+          const f = at0(recover(disk, { keepPartial: true }).files);
           tally.total++;
           if (!f) tally.lost++;
           else if (f.status === 'ok') {
