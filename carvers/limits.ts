@@ -98,6 +98,3 @@ export const MAX_PS_PACKETS = 4_000_000;
 
 /** Largest RAF believed. */
 export const MAX_RAF_SIZE = 256 * MiB;
-
-/** Carved JPEGs up to this size are always decoded whole by default (cheap), larger ones only when suspect. */
-export const DEEP_CHECK_BELOW = 256 * 1024;

@@ -36,7 +36,7 @@ function withScanOptions(cmd: Command): Command {
     .option('--bad-map <file>', 'GNU ddrescue mapfile of the source: its unread areas count as unreadable')
     .option('--lastchunk <box>', 'ISO BMFF (CR3/MOV/MP4): the box that ends a file (default mdat)')
     .option('--maxchunks <n>', 'ISO BMFF: at most this many top-level boxes per file', positiveInt)
-    .option('--verify-jpeg', 'decode every carved JPEG\'s scan data, and check every carved video\'s samples (slower); by default only small or suspect ones')
+    .option('--verify-jpeg', 'decode every carved JPEG\'s scan data, and check every carved video\'s samples (slower); by default only suspect ones')
     .option('--no-reassemble', 'do not rebuild fragmented files')
     .option('-v, --verbose', 'list each carved ISO BMFF file\'s boxes (name, size, offset)');
 }

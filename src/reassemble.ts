@@ -7,7 +7,7 @@ import type { FsEntry } from '../parsers/types.js';
 import { originalPathOf, type RecoveredFile, type SkippedEntry } from './record.js';
 import { jpegCarver } from '../carvers/jpeg.js';
 import { JpegValidator, validateJpeg, validateJpegFile, type JpegFileValidation, type JpegSnapshot, type JpegValidation } from '../carvers/jpeg-validate.js';
-import { DEEP_CHECK_BELOW, MAX_GAP_CLUSTERS, MAX_JPEG_SIZE, MAX_REASSEMBLY_CANDIDATES, MAX_REASSEMBLY_REGION_WORK, MAX_REASSEMBLY_WORK, MAX_SPLIT_CANDIDATES } from '../carvers/limits.js';
+import { MAX_GAP_CLUSTERS, MAX_JPEG_SIZE, MAX_REASSEMBLY_CANDIDATES, MAX_REASSEMBLY_REGION_WORK, MAX_REASSEMBLY_WORK, MAX_SPLIT_CANDIDATES } from '../carvers/limits.js';
 
 /**
  * Bifragment gap carving (Garfinkel 2007) for JPEG, after the carving pass.
@@ -260,9 +260,7 @@ export function reassembleRegion(
   for (const f of outcome.files) {
     const isJpeg = f.format === 'jpeg' || f.format === 'mpo';
     const mode = options.verifyCarved ?? 'needed';
-    // A small JPEG is cheap to decode whole, and small ones are what a wrong carve of two
-    // halves most often looks like on a fragmented card: decode them all.
-    const worth = mode === 'all' || (mode === 'needed' && (f.suspect !== undefined || f.runs.length > 1 || f.status === 'damaged' || f.size <= DEEP_CHECK_BELOW));
+    const worth = mode === 'all' || (mode === 'needed' && (f.suspect !== undefined || f.runs.length > 1 || f.status === 'damaged'));
     if (!isJpeg || !worth) {
       kept.push(f);
       continue;
