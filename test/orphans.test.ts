@@ -103,3 +103,12 @@ describe('a card formatted again with another cluster size', () => {
     for (const f of orphans) expect(f.notes.join(' ')).toMatch(new RegExp(`previous format's geometry \\(cluster size (?!${today}\\b)\\d+`));
   });
 });
+
+describe('FAT32 old folders: the high word of a first cluster', () => {
+  it('of an entry that was live when its folder was lost is trusted: one start cluster, no candidates', () => {
+    const r = runCli(['list', '--json', fixtureImage('quickformat-fat32')]);
+    const files = (JSON.parse(r.stdout) as { files: { provenance: string; notes?: string[] }[] }).files.filter((f) => f.provenance === 'orphan');
+    expect(files.length).toBeGreaterThan(3);
+    for (const f of files) expect((f.notes ?? []).join(' ')).not.toMatch(/high word/);
+  });
+});

@@ -284,7 +284,9 @@ class FatVolume implements FileSystem {
   }
 
   private planDeleted(e: DirEntry, entry: FsEntry): void {
-    const candidates = this.layout.type === 'FAT32' && e.clusterHigh === 0 ? this.highWordCandidates(e.firstCluster & 0xffff) : [e.firstCluster];
+    // Some systems clear the high word when they delete an entry; an entry that was live when
+    // its folder was lost (a quick format) keeps it, so a zero there is the real one.
+    const candidates = this.layout.type === 'FAT32' && e.clusterHigh === 0 && e.deleted ? this.highWordCandidates(e.firstCluster & 0xffff) : [e.firstCluster];
     const free = candidates.filter((c) => this.inRange(c) && !this.isAllocated(c));
     if (free.length === 0) {
       entry.overwritten = true;
