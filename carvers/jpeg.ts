@@ -392,6 +392,25 @@ function classifyTail(src: ByteSource, from: number, to: number): string {
   return 'unrecognised trailer';
 }
 
+/**
+ * Where a JPEG's APP1 segment (EXIF, with its thumbnail) ends, from its first bytes (APP0 may
+ * come first); undefined when the head shows none.
+ */
+export function app1End(head: Buffer): number | undefined {
+  if (head[0] !== 0xff || head[1] !== 0xd8) return undefined;
+  for (let pos = 2; pos + 4 <= head.length && head[pos] === 0xff && head[pos + 1] >= 0xe0 && head[pos + 1] <= 0xef; ) {
+    const end = pos + 2 + head.readUInt16BE(pos + 2);
+    if (head[pos + 1] === 0xe1) return end;
+    pos = end;
+  }
+  return undefined;
+}
+
+/** A JPEG that opens with no APPn segment at all: what an EXIF thumbnail looks like (files have JFIF or EXIF). */
+export function bareJpeg(head: Buffer): boolean {
+  return head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff && !(head[3] >= 0xe0 && head[3] <= 0xef);
+}
+
 export const jpegCarver: Carver = {
   id: 'jpeg',
   types: ['jpg', 'jpeg', 'mpo'],

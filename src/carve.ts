@@ -2,6 +2,7 @@ import type { Reader, ByteRun } from './reader.js';
 import { RunsReader, readIntoAny } from './reader.js';
 import type { Carver, WalkResult } from '../carvers/types.js';
 import { buildSignatureTable } from '../carvers/registry.js';
+import { app1End, bareJpeg } from '../carvers/jpeg.js';
 import type { RecoveredFile } from './record.js';
 
 /** How far one read of the scan reaches: large reads keep a card's reader busy. */
@@ -84,6 +85,9 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   // Walks read through the scan's current chunk when they can: a JPEG's scan data is then
   // searched where the scan already put it, not read (and allocated) a second time.
   const view = new ChunkView(stream);
+  // The EXIF block of the last JPEG start whose walk failed: when the photo broke, its
+  // thumbnail is still found at a cluster start inside it, and is not a photo of its own.
+  let brokenExif = { from: -1, to: -1 };
   /** The file-start test and walk at stream offset v (absolute offset abs), head = its first bytes. */
   const tryStart = (v: number, abs: number, head: Buffer): void => {
     const bucket = table[head[0]];
@@ -92,15 +96,25 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
       if (!carver.detect(head)) continue;
       const result = safeWalk(carver, view, v, total - v);
       if (result.ok) {
+        const thumbnail = carver.id === 'jpeg' && v > brokenExif.from && v + result.length <= brokenExif.to && bareJpeg(head);
+        if (thumbnail && !options.keepPartial) {
+          resumeAt = v + result.length;
+          return;
+        }
         if (!options.accept || options.accept(result.format, result.ext)) {
           const file = carvedRecord(region.volume, streamSpanToRuns(region.runs, starts, v, result.length), result);
           if (result.entropyGap) file.suspect = `${result.entropyGap} bytes in a row in the scan data that are zeros or text, not entropy-coded data`;
+          if (thumbnail) file.notes.push(`the EXIF thumbnail of a photo whose carve failed (its start is ${v - brokenExif.from} bytes before, in the pool): kept for --keep-partial`);
           files.push(file);
         }
         resumeAt = v + result.length;
         return;
       }
       rejected.push({ offset: abs, carver: carver.id, reason: result.reason });
+      if (carver.id === 'jpeg') {
+        const end = app1End(head);
+        if (end !== undefined) brokenExif = { from: v, to: v + end };
+      }
       if (options.keepPartial && result.validUpTo && result.validUpTo > 0) {
         const runs = streamSpanToRuns(region.runs, starts, v, result.validUpTo);
         const file = carvedRecord(region.volume, runs, { ok: true, length: result.validUpTo, format: carver.id, ext: carver.types[0] });
