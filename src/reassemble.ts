@@ -684,8 +684,10 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
         stats.trials++;
         let r: JpegValidation;
         if (b >= primaryEnd) {
-          r = validateMpfImages(t.joined, first, b, b + rest);
-          addWork(4096);
+          const m = validateMpfImages(t.joined, first, b, b + rest);
+          r = m.result;
+          // What it decoded: MPF previews can be large, and each trial decodes them again.
+          addWork(Math.max(4096, m.work));
         } else {
           const v = new JpegValidator(t.joined, 0, { maxLength: b + rest, chunk: 4096 });
           if (gi.snap) v.restore(gi.snap, t.joined, { maxLength: b + rest, chunk: 4096 });
@@ -773,14 +775,16 @@ function primaryLength(v: JpegFileValidation): number {
 }
 
 /** The MPF images of `first` that reach past `from`, on `reader` (the primary is known good). */
-function validateMpfImages(reader: Reader, first: JpegFileValidation, from: number, length: number): JpegValidation {
+function validateMpfImages(reader: Reader, first: JpegFileValidation, from: number, length: number): { result: JpegValidation; work: number } {
+  let work = 0;
   for (const img of first.images ?? []) {
     if (img.offset + img.size <= from) continue;
-    if (img.offset + img.size > length) return { ...first, ok: false, validUpTo: img.offset, reason: 'MPF image outside the file' };
+    if (img.offset + img.size > length) return { result: { ...first, ok: false, validUpTo: img.offset, reason: 'MPF image outside the file' }, work };
     const r = validateJpeg(reader, img.offset, { maxLength: img.size, chunk: 4096 });
-    if (!r.ok) return { ...r, validUpTo: img.offset + r.validUpTo, failedAt: img.offset + (r.failedAt ?? r.validUpTo) };
+    work += r.ok ? img.size : Math.max(r.failedAt ?? r.validUpTo, 4096);
+    if (!r.ok) return { result: { ...r, validUpTo: img.offset + r.validUpTo, failedAt: img.offset + (r.failedAt ?? r.validUpTo) }, work };
   }
-  return { ...first, ok: true, reason: undefined };
+  return { result: { ...first, ok: true, reason: undefined }, work };
 }
 
 /** The walker's view of a file whose primary image validated: its full length and metadata. */
