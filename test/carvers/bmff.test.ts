@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BufferReader } from '../../src/reader.js';
 import { bmffCarver, createBmffCarver, describeBoxes, formatOfBrands, walkBmff } from '../../carvers/bmff.js';
 import { HAVE_SAMPLES, SAMPLES, ok, randomBytes, readSample, samples, u32be, walkBuffer } from './helpers.js';
+import { tempDir } from '../support/fixtures.js';
 
 const box = (type: string, body: Buffer | number) => {
   const data = typeof body === 'number' ? randomBytes(body, body) : body;
@@ -150,7 +150,8 @@ describe.skipIf(!HAVE_SAMPLES)('bmff carver: real camera files', () => {
 const python = spawnSync('python3', ['--version']).status === 0;
 
 describe.skipIf(!HAVE_SAMPLES || !python)('bmff carver: a complete CR3 built by complete-bmff', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cardrescue-cr3-'));
+  // Inside the test run's scratch folder, which the global setup removes even if this run is cut short.
+  const dir = fs.mkdtempSync(path.join(tempDir(), 'cr3-'));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const build = (seed: number) => {
