@@ -50,6 +50,32 @@ export interface PlanOptions {
   known?: (runs: readonly ByteRun[], size: number) => ContentCheck | undefined;
 }
 
+/**
+ * First clusters of the files that were live together in the lost folders: no two of them
+ * shared a cluster, so a contiguous guess that runs over another one's first cluster is
+ * wrong (the file was fragmented there), however well its format walk went.
+ */
+type LiveStarts = Map<number, FsEntry>;
+
+function liveStartsOf(entries: readonly FsEntry[]): LiveStarts {
+  const starts: LiveStarts = new Map();
+  for (const e of entries) if (!e.isDirectory && !e.deleted && e.size > 0 && e.firstCluster >= 2) starts.set(e.firstCluster, e);
+  return starts;
+}
+
+/** Another live file's first cluster inside a guessed run (past its own first cluster). */
+function foreignStartIn(extents: readonly ClusterExtent[], first: number, starts: LiveStarts | undefined): FsEntry | undefined {
+  if (!starts?.size) return undefined;
+  for (const x of extents) {
+    for (let c = x.first; c < x.first + x.count; c++) {
+      if (c === first) continue;
+      const other = starts.get(c);
+      if (other) return other;
+    }
+  }
+  return undefined;
+}
+
 /** Where folders whose parent is lost are hung, under the orphaned/ output folder. */
 export const LOST_FOLDERS = '_lost_folders';
 
@@ -103,11 +129,10 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
   const plan: VolumePlan = { volume, fs, files, skipped, owned, unplaced };
   // Validated guesses first: a file that proves itself keeps its clusters from an unverifiable one.
   for (const e of plain.filter((x) => x.deleted && !x.orphan)) placeLost(disk, plan, e, 'deleted', options);
-  for (const e of plain.filter((x) => x.orphan)) placeLost(disk, plan, e, 'orphan', options);
+  placeOrphanBatch(disk, plan, plain.filter((x) => x.orphan), options);
   if (options.orphans === 'defer' && fs.mayBeOrphanFolder && fs.findOrphansAmong) plan.orphansDeferred = true;
   else if (options.orphans !== false && fs.findOrphans) {
-    const orphans = fs.findOrphans((c) => !owned.isOwned(c) && !fs.isAllocated(c), LOST_FOLDERS);
-    for (const e of orphans) placeLost(disk, plan, e, 'orphan', options);
+    placeOrphanBatch(disk, plan, fs.findOrphans((c) => !owned.isOwned(c) && !fs.isAllocated(c), LOST_FOLDERS), options);
   }
   for (const f of files) clipToSource(f, disk.size);
   // Unreadable sectors met so far (read errors, --bad-map): those files are damaged, not fragmented.
@@ -126,7 +151,7 @@ export function placeOrphans(disk: Reader, plan: VolumePlan, clusters: readonly 
   if (!fs.findOrphansAmong) return [];
   const candidates = clusters.filter((c) => !plan.owned.isOwned(c) && !fs.isAllocated(c));
   const before = plan.files.length;
-  for (const e of fs.findOrphansAmong(candidates, LOST_FOLDERS)) placeLost(disk, plan, e, 'orphan', options);
+  placeOrphanBatch(disk, plan, fs.findOrphansAmong(candidates, LOST_FOLDERS), options);
   const added = plan.files.slice(before);
   for (const f of added) clipToSource(f, disk.size);
   markUnreadable(added, badRangesOf(disk));
@@ -139,21 +164,27 @@ export function placeOrphansBySweep(disk: Reader, plan: VolumePlan, options: Pla
   plan.orphansDeferred = false;
   if (!fs.findOrphans) return [];
   const before = plan.files.length;
-  for (const e of fs.findOrphans((c) => !owned.isOwned(c) && !fs.isAllocated(c), LOST_FOLDERS)) placeLost(disk, plan, e, 'orphan', options);
+  placeOrphanBatch(disk, plan, fs.findOrphans((c) => !owned.isOwned(c) && !fs.isAllocated(c), LOST_FOLDERS), options);
   const added = plan.files.slice(before);
   for (const f of added) clipToSource(f, disk.size);
   markUnreadable(added, badRangesOf(disk));
   return added;
 }
 
-function placeLost(disk: Reader, plan: VolumePlan, e: FsEntry, provenance: 'deleted' | 'orphan', options: PlanOptions): void {
+/** Files of lost folders, placed knowing where each of their live neighbours began. */
+function placeOrphanBatch(disk: Reader, plan: VolumePlan, entries: readonly FsEntry[], options: PlanOptions): void {
+  const starts = liveStartsOf(entries);
+  for (const e of entries) placeLost(disk, plan, e, 'orphan', options, starts);
+}
+
+function placeLost(disk: Reader, plan: VolumePlan, e: FsEntry, provenance: 'deleted' | 'orphan', options: PlanOptions, liveStarts?: LiveStarts): void {
   const { volume, fs, owned, files, skipped, unplaced } = plan;
   const original = originalPathOf(e.folder, e.name);
   if (e.overwritten) {
     skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'overwritten: its first cluster belongs to another file now' });
     return;
   }
-  const choice = chooseDeletedRun(disk, volume, fs, e, owned, options.validate, options.known);
+  const choice = chooseDeletedRun(disk, volume, fs, e, owned, options.validate, options.known, liveStarts);
   if (!choice) {
     skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'its clusters are already recovered as another file' });
     return;
@@ -192,7 +223,7 @@ interface RunChoice {
 }
 
 /** Among the possible start clusters, the first whose content validates; else the parser's default. */
-function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEntry, owned: OwnershipMap, validate?: Validator, known?: PlanOptions['known']): RunChoice | null {
+function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEntry, owned: OwnershipMap, validate?: Validator, known?: PlanOptions['known'], liveStarts?: LiveStarts): RunChoice | null {
   const firsts = e.firstClusterCandidates ?? [e.firstCluster];
   let fallback: RunChoice | null = null;
   for (const first of firsts) {
@@ -200,6 +231,11 @@ function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEnt
     if (e.size > 0 && extents.length === 0) continue;
     if (owned.firstConflict(extents) >= 0) continue;
     const runs = extentsToRuns(fs, volume.offset, extents, e.size);
+    const other = e.basis === 'contiguous-guess' ? foreignStartIn(extents, first, liveStarts) : undefined;
+    if (other) {
+      fallback ??= { first, extents, runs, check: { ok: false, by: 'layout', reason: `the contiguous guess runs over the first cluster of ${originalPathOf(other.folder, other.name)}, a file of the same folders: this one is fragmented` } };
+      continue;
+    }
     const check = validate && e.size > 0 ? (known?.(runs, e.size) ?? validate(new RunsReader(disk, runs), e.size, e.name)) : null;
     const choice = { first, extents, runs, check };
     if (check?.ok) return choice;

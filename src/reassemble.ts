@@ -345,16 +345,36 @@ export function reassembleRegion(
   for (const cand of ordered) {
     stats.candidates++;
     let built: Built | null = null;
-    let partial: Partial | null = null;
-    for (const offset of [cand.offset, ...(cand.alternatives ?? [])]) {
-      const pos = pool.toStream(offset);
-      if (pos < 0) continue; // taken by a file rebuilt before
-      const r = rebuild(pool, pos, cand.size, options, stats, budget);
-      if (r.built) {
-        built = r.built;
-        break;
+    let partial = null as Partial | null;
+    const attempt = (from: Pool) => {
+      for (const offset of [cand.offset, ...(cand.alternatives ?? [])]) {
+        const pos = from.toStream(offset);
+        if (pos < 0) continue; // taken by a file rebuilt before
+        const r = rebuild(from, pos, cand.size, options, stats, budget);
+        if (r.built) return r.built;
+        if (r.partial && (!partial || r.partial.validUpTo > partial.validUpTo)) partial = r.partial;
       }
-      if (r.partial && (!partial || r.partial.validUpTo > partial.validUpTo)) partial = r.partial;
+      return null;
+    };
+    built = attempt(pool);
+    // A lost entry's file may have been cut where its next fragment starts like a JPEG of
+    // its own: an MPF image (Sony), or bytes FF D8 FF DB that happen to sit on a cluster
+    // boundary (Kodak's FlashPix data ends so). Carving kept that piece as a file. With the
+    // entry's size to confirm, such nameless carved files after it are lent to the rebuild;
+    // those it takes in were pieces of it, not files.
+    if (!built && cand.entry && cand.size !== undefined) {
+      const reach = cand.offset + cand.size + (options.maxGap ?? MAX_GAP_CLUSTERS) * region.granularity;
+      const lent = out.filter((f) => f.provenance === 'carved' && !f.originalPath && f.runs[0].offset >= cand.offset && f.runs[0].offset < reach);
+      if (lent.length) {
+        const wider = pool.with(lent.flatMap((f) => clusterCover(f.runs, region.granularity, region.alignBase)));
+        built = attempt(wider);
+        if (built) {
+          const pieces = lent.filter((f) => firstOverlap(f.runs, built!.runs) >= 0);
+          for (const f of pieces) out.splice(out.indexOf(f), 1);
+          built.notes.push(`took back ${pieces.length} cluster run(s) carving had kept as separate JPEG(s): pieces of this file`);
+          pool = wider.without(lent.filter((f) => !pieces.includes(f)).flatMap((f) => f.runs));
+        }
+      }
     }
     if (built) {
       const file = record(region.volume, cand, built);
@@ -492,6 +512,8 @@ function rebuild(pool: Pool, pos: number, size: number | undefined, options: Rea
     const done = finish(whole, size, limit);
     if (done) {
       const runs = pool.spanToRuns(pos, done.length);
+      // The pool ran out before the walk's end: a piece, not the file.
+      if (runs.reduce((n, r) => n + r.length, 0) !== done.length) return { partial: { runs, size: done.length, format: done.format, ext: done.ext, notes: ['partial: the pool ends inside the file'], validUpTo: 0, reason: 'the pool ends inside the file' } };
       return { built: { ...done, runs, notes: runs.length > 1 ? ['reassembled by skipping clusters owned by other files (exclusion)'] : [] } };
     }
   }

@@ -5,7 +5,8 @@ import { clustersIn, contiguousGuess, pushCluster, sweepClusters } from '../clus
 import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
 import { FatTable } from './table.js';
 import { displayName, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
-import { directoryStart, orphanPaths, type OrphanDirectory } from './orphans.js';
+import { directoryStart, orphanPaths, type DotEntries, type OrphanDirectory } from './orphans.js';
+import { assignContinuations, mayContinueFolder, startFolder } from './continuation.js';
 import { findDirectoryStarts, looksLikeRoot, solveGeometry } from './lost.js';
 
 const SECTOR = 512;
@@ -70,7 +71,10 @@ function chooseFat(volume: Reader, layout: FatLayout, diagnostics: Diagnostics):
 }
 
 interface OrphanSweep {
-  dirs: OrphanDirectory[];
+  /** First clusters of old folders, with their bytes; their later clusters are found afterwards. */
+  starts: { cluster: number; dots: DotEntries; bytes: Buffer }[];
+  /** Clusters that parse as entries without opening a folder: maybe a folder's later clusters. */
+  later: Map<number, Buffer>;
   /** Folder clusters whose '.' entry names another cluster (another geometry). */
   moved: number;
 }
@@ -351,7 +355,7 @@ class FatVolume implements FileSystem {
    * and list the files in them with paths rebuilt through their '..' entries.
    */
   findOrphans(isCandidate: (cluster: number) => boolean, lostRoot: string): FsEntry[] {
-    const sweep: OrphanSweep = { dirs: [], moved: 0 };
+    const sweep: OrphanSweep = { starts: [], later: new Map(), moved: 0 };
     const geometry = { clusterSize: this.layout.clusterSize, clusterOffset: (c: number) => this.clusterOffset(c) };
     const candidate = (c: number) => isCandidate(c) && !this.visitedDirs.has(c);
     sweepClusters(this.volume, geometry, 2, this.maxCluster, candidate, (c, cluster) => {
@@ -360,16 +364,17 @@ class FatVolume implements FileSystem {
     return this.orphanEntries(sweep, lostRoot);
   }
 
-  /** The sweep's cheap test on a free cluster's first bytes: a '.' and '..' pair. */
+  /** The sweep's cheap test on a free cluster's first bytes: a '.' and '..' pair, or entries that may continue a folder. */
   mayBeOrphanFolder(cluster: number, bytes: Buffer, at = 0): boolean {
     // A folder's first entry is '.': most clusters fail on their first byte, before any copy.
-    if (bytes[at] !== 0x2e || this.visitedDirs.has(cluster)) return false;
+    if (this.visitedDirs.has(cluster)) return false;
+    if (bytes[at] !== 0x2e) return mayContinueFolder(bytes, at);
     return !!directoryStart(bytes.subarray(at, at + 64), this.layout.type === 'FAT32');
   }
 
   /** findOrphans over clusters that passed mayBeOrphanFolder during another pass. */
   findOrphansAmong(clusters: readonly number[], lostRoot: string): FsEntry[] {
-    const sweep: OrphanSweep = { dirs: [], moved: 0 };
+    const sweep: OrphanSweep = { starts: [], later: new Map(), moved: 0 };
     for (const c of [...clusters].sort((x, y) => x - y)) {
       if (!this.inRange(c)) continue;
       this.collectOrphanFolder(sweep, c, this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
@@ -380,17 +385,60 @@ class FatVolume implements FileSystem {
   private collectOrphanFolder(sweep: OrphanSweep, c: number, cluster: Buffer): void {
     const fat32 = this.layout.type === 'FAT32';
     const dots = directoryStart(cluster.subarray(0, 64), fat32);
-    if (!dots) return;
+    if (!dots) {
+      const parsed = parseDirectory(cluster, false);
+      if (parsed.implausible === 0 && parsed.entries.length > 0) sweep.later.set(c, cluster);
+      return;
+    }
     if (dots.self !== (fat32 ? c : c & 0xffff)) {
       sweep.moved++;
       return;
     }
-    const bytes = this.readDeletedDirectory(c, cluster);
-    sweep.dirs.push({ cluster: c, dots, entries: parseDirectory(bytes, fat32).entries });
+    sweep.starts.push({ cluster: c, dots, bytes: cluster });
+  }
+
+  /**
+   * The old folders' later clusters: free clusters after each first cluster that parse as
+   * entries (other folders' first clusters are stepped over), each given to the folder it
+   * continues best (see continuation.ts).
+   */
+  private rebuildOrphanFolders(sweep: OrphanSweep): OrphanDirectory[] {
+    const fat32 = this.layout.type === 'FAT32';
+    const startClusters = new Set(sweep.starts.map((s) => s.cluster));
+    const maxClusters = Math.max(1, Math.floor(MAX_DIR_BYTES / this.layout.clusterSize));
+    const free = (c: number) => this.inRange(c) && !this.isAllocated(c) && !this.visitedDirs.has(c);
+    const candidates = new Map(sweep.later);
+    for (const start of sweep.starts) {
+      if (parseDirectory(start.bytes, false).ended) continue;
+      let taken = 0;
+      for (let c = start.cluster + 1; free(c) && taken < maxClusters; c++) {
+        if (startClusters.has(c)) continue;
+        if (candidates.has(c)) {
+          taken++;
+          continue;
+        }
+        const bytes = this.volume.read(this.clusterOffset(c), this.layout.clusterSize);
+        if (directoryStart(bytes, false)) continue;
+        const parsed = parseDirectory(bytes, false);
+        if (parsed.implausible > 0 || parsed.entries.length === 0) break;
+        candidates.set(c, bytes);
+        taken++;
+        if (parsed.ended) break;
+      }
+    }
+    const folders = sweep.starts.map((s) => startFolder(s.cluster, s.bytes));
+    const nextFree = (c: number) => {
+      let n = c + 1;
+      while (startClusters.has(n)) n++;
+      return n;
+    };
+    assignContinuations(folders, [...candidates].map(([cluster, bytes]) => ({ cluster, bytes })), nextFree, maxClusters);
+    return sweep.starts.map((s, i) => ({ cluster: s.cluster, dots: s.dots, entries: parseDirectory(Buffer.concat(folders[i].parts), fat32).entries }));
   }
 
   private orphanEntries(sweep: OrphanSweep, lostRoot: string): FsEntry[] {
-    const { dirs, moved } = sweep;
+    const { moved } = sweep;
+    const dirs = this.rebuildOrphanFolders(sweep);
     if (moved) this.diag.warn('fat.orphan-geometry', `${moved} old folder cluster(s) do not sit where their '.' entry says: the card was formatted with another geometry`);
     const paths = orphanPaths(dirs, lostRoot, (c) => this.liveDirPaths.get(c));
     const out: FsEntry[] = [];
