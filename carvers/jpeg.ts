@@ -316,6 +316,7 @@ function walk(reader: Reader, start: number, limits: WalkLimits): WalkResult {
     const kind = classifyTail(src, end, start + limits.expectedSize);
     notes.push(`${limits.expectedSize - result.length} bytes after the last image (${kind}) kept: the directory entry gives the size`);
     result.tailKept = limits.expectedSize - result.length;
+    result.tailKind = kind;
     result.length = limits.expectedSize;
   } else if (limits.expectedSize === undefined) {
     const trailer = paddingTrailer(src, start, end, start + limits.maxLength);

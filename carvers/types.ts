@@ -36,6 +36,8 @@ export type WalkResult =
        * a camera's trailer, or (on a wrong guess of a deleted file's clusters) another file's tail.
        */
       tailKept?: number;
+      /** What those bytes look like: 'zero padding', '0xFF padding', 'Samsung SEF trailer', 'unrecognised trailer'. */
+      tailKind?: string;
       /** Bytes after the structural end that may belong to the file (camera padding, trailers). */
       trailer?: { length: number; kind: string };
       notes?: string[];

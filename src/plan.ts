@@ -174,7 +174,9 @@ export function placeOrphansBySweep(disk: Reader, plan: VolumePlan, options: Pla
 /** Files of lost folders, placed knowing where each of their live neighbours began. */
 function placeOrphanBatch(disk: Reader, plan: VolumePlan, entries: readonly FsEntry[], options: PlanOptions): void {
   const starts = liveStartsOf(entries);
-  for (const e of entries) placeLost(disk, plan, e, 'orphan', options, starts);
+  // Entries that were live when their folder was lost first: one deleted before may name clusters reused since.
+  const ordered = [...entries.filter((e) => !e.deleted), ...entries.filter((e) => e.deleted)];
+  for (const e of ordered) placeLost(disk, plan, e, 'orphan', options, starts);
 }
 
 function placeLost(disk: Reader, plan: VolumePlan, e: FsEntry, provenance: 'deleted' | 'orphan', options: PlanOptions, liveStarts?: LiveStarts): void {

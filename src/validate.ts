@@ -3,6 +3,9 @@ import type { Carver } from '../carvers/types.js';
 import { carvers as allCarvers, carverForType } from '../carvers/registry.js';
 import type { ContentCheck, Validator } from './plan.js';
 
+/** Trailers cameras write that are neither padding nor Samsung's: a few bytes to a few KiB (HP, Olympus, Panasonic). */
+const MAX_UNRECOGNISED_TRAILER = 64 * 1024;
+
 /**
  * A file from metadata proves it is whole the same way a carved one does: its format's
  * walker must reach exactly the size the directory entry gives. Files no walker knows
@@ -22,6 +25,11 @@ export function contentValidator(carvers: Carver[] = allCarvers): Validator {
       if (!result.ok) return { ok: false, by: carver.id, reason: result.reason, validUpTo: result.validUpTo };
       if (result.length !== expectedSize) {
         return { ok: false, by: carver.id, format: result.format, reason: `structure ends at ${result.length} bytes, the entry says ${expectedSize}`, validUpTo: result.length };
+      }
+      // A lost entry's guess that ends in a long run of bytes no camera writes after a picture
+      // reached into what followed on the card (the file was fragmented, or its slot reused).
+      if (claimedName !== undefined && result.tailKind === 'unrecognised trailer' && (result.tailKept ?? 0) > MAX_UNRECOGNISED_TRAILER) {
+        return { ok: false, by: carver.id, format: result.format, reason: `the picture ends ${result.tailKept} bytes before the size the entry gives, and those bytes are no padding or trailer a camera writes`, validUpTo: expectedSize - result.tailKept! };
       }
       const check: ContentCheck = { ok: true, by: carver.id, format: result.format, camera: result.meta?.camera };
       if (result.entropyGap) check.suspect = `${result.entropyGap} bytes in a row in the scan data that are zeros or text, not entropy-coded data`;

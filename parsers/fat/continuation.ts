@@ -53,8 +53,12 @@ const CASE_FLAGS = new Set([0x00, 0x08, 0x10, 0x18]);
 function plausibleSlot(bytes: Buffer, at: number): boolean {
   const first = bytes[at];
   const attr = bytes[at + 11];
+  if ((attr & 0x3f) === ATTR_LONG_NAME) {
+    const ord = first & 0x1f;
+    const ordinalOk = first === 0xe5 || ((first & 0xa0) === 0 && ord >= 1 && ord <= 20);
+    return ordinalOk && bytes[at + 12] === 0 && bytes[at + 26] === 0 && bytes[at + 27] === 0;
+  }
   if (first !== 0xe5 && (first < 0x20 || first === 0x7f)) return false;
-  if ((attr & 0x3f) === ATTR_LONG_NAME) return bytes[at + 12] === 0 && bytes[at + 26] === 0 && bytes[at + 27] === 0;
   return (attr & 0xc0) === 0 && CASE_FLAGS.has(bytes[at + 12]);
 }
 
