@@ -14,6 +14,8 @@ export interface ContentCheck extends Validation {
   camera?: string;
   /** The walk passed, but saw something that a deeper check of the content should look at. */
   suspect?: string;
+  /** Bytes after the picture's end that the entry's size keeps (a camera trailer, or another file's tail). */
+  tailKept?: number;
 }
 /**
  * A file's format check. `claimedName`, for a deleted or lost entry: when its extension names
@@ -61,6 +63,12 @@ function liveStartsOf(entries: readonly FsEntry[]): LiveStarts {
   const starts: LiveStarts = new Map();
   for (const e of entries) if (!e.isDirectory && !e.deleted && e.size > 0 && e.firstCluster >= 2) starts.set(e.firstCluster, e);
   return starts;
+}
+
+/** The cluster after a guessed run is another live file's first. */
+function endsAtLiveStart(extents: readonly ClusterExtent[], starts: LiveStarts | undefined): boolean {
+  const last = extents[extents.length - 1];
+  return !!last && !!starts?.has(last.first + last.count);
 }
 
 /** Another live file's first cluster inside a guessed run (past its own first cluster). */
@@ -199,6 +207,13 @@ function placeLost(disk: Reader, plan: VolumePlan, e: FsEntry, provenance: 'dele
   }
   owned.claimExtents(choice.extents);
   const file = baseRecord(volume, e, provenance, choice.runs);
+  if (choice.check?.ok && choice.check.tailKept && endsAtLiveStart(choice.extents, liveStarts)) {
+    // A wrong guess keeps another file's tail only when it ran into foreign clusters; one that
+    // ends where the next live file of the same folders begins left no room for any (the
+    // start rule already refused guesses with a live start inside): nothing to decode.
+    choice.check = { ...choice.check, suspect: undefined };
+    file.notes.push('its guessed clusters end where the next file of the same folders begins');
+  }
   if (e.firstCluster !== choice.first) file.notes.push(`start cluster ${choice.first} chosen among the candidates`);
   applyCheck(file, choice.check);
   if (runsLength(choice.runs) < e.size) {

@@ -33,7 +33,10 @@ export function contentValidator(carvers: Carver[] = allCarvers): Validator {
       }
       const check: ContentCheck = { ok: true, by: carver.id, format: result.format, camera: result.meta?.camera };
       if (result.entropyGap) check.suspect = `${result.entropyGap} bytes in a row in the scan data that are zeros or text, not entropy-coded data`;
-      else if (result.tailKept) check.suspect = `the image ends ${result.tailKept} bytes before the size the entry gives`;
+      else if (result.tailKept) {
+        check.suspect = `the image ends ${result.tailKept} bytes before the size the entry gives`;
+        check.tailKept = result.tailKept;
+      }
       return check;
     }
     // No walker knows these bytes. If the entry's name says they should be a format one knows,

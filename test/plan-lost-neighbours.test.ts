@@ -57,4 +57,15 @@ describe('lost files of the same folders', () => {
     expect(plan.files.map((f) => f.name).sort()).toEqual(['IMG_0001.CR3', 'IMG_0002.CR3']);
     expect(plan.skipped).toHaveLength(0);
   });
+
+  it("a picture with bytes kept after its end is not decoded again when its clusters end where the next live file begins", () => {
+    const trailer: Validator = () => ({ ok: true, by: 'jpeg', format: 'jpeg', suspect: 'the image ends 20 bytes before the size the entry gives', tailKept: 20 });
+    const tiled = planVolume(disk, volume, fsWith([orphan('IMG_0001.JPG', 10, 3 * CS), orphan('IMG_0002.JPG', 13, CS)]), { validate: trailer, orphans: false });
+    const first = tiled.files.find((f) => f.name === 'IMG_0001.JPG')!;
+    expect(first.suspect).toBeUndefined();
+    expect(first.notes.join(' ')).toMatch(/end where the next file of the same folders begins/);
+    // With a cluster of unknown bytes before the next file, it stays suspect (decoded in full later).
+    const loose = planVolume(disk, volume, fsWith([orphan('IMG_0001.JPG', 10, 3 * CS), orphan('IMG_0002.JPG', 14, CS)]), { validate: trailer, orphans: false });
+    expect(loose.files.find((f) => f.name === 'IMG_0001.JPG')!.suspect).toMatch(/ends 20 bytes before/);
+  });
 });
