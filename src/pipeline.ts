@@ -7,7 +7,7 @@ import { carveRegion, type CarveOptions, type CarveOutcome } from './carve.js';
 import { OrphanFolderSweep, settleOrphans } from './deferred-orphans.js';
 import { carveRegions } from './pool.js';
 import { OwnershipMap } from './ownership.js';
-import { contentValidator } from './validate.js';
+import { contentValidator, fileStartTest } from './validate.js';
 import { originalPathOf, type RecoveredFile, type SkippedEntry } from './record.js';
 import { placeOrphansBySweep, type PlanOptions, type VolumePlan } from './plan.js';
 import { ExitCode, UserError } from './errors.js';
@@ -75,7 +75,7 @@ function formatFilter(types?: string[]): ((format: string, ext: string) => boole
 export function runPipeline(disk: Reader, options: PipelineOptions = {}): PipelineResult {
   const carvers = selectCarvers(options.types, { lastChunk: options.lastchunk, maxChunks: options.maxchunks, listBoxes: options.verbose });
   // With carving on, the orphan-folder sweep rides along the carving scan: one read of the card.
-  const planOptions: PlanOptions = { validate: contentValidator(), keepPartial: options.keepPartial, orphans: options.carve === false || options.carveOnly || options.sweepDuringScan === false ? true : 'defer' };
+  const planOptions: PlanOptions = { validate: contentValidator(), startsFile: fileStartTest(), keepPartial: options.keepPartial, orphans: options.carve === false || options.carveOnly || options.sweepDuringScan === false ? true : 'defer' };
   const analysis = analyse(disk, { volume: options.volume, plan: planOptions });
   if (options.carveOnly) for (const va of analysis.volumes) if (va.plan) forgetMetadata(va.plan);
   const files = analysis.volumes.flatMap((v) => v.plan?.files ?? []);

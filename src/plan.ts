@@ -16,7 +16,15 @@ export interface ContentCheck extends Validation {
   suspect?: string;
   /** Bytes after the picture's end that the entry's size keeps (a camera trailer, or another file's tail). */
   tailKept?: number;
+  /** What they look like ('zero padding', '0xFF padding', 'Samsung SEF trailer', 'unrecognised trailer'). */
+  tailKind?: string;
 }
+
+/**
+ * Most trailers that are neither padding nor Samsung's are a few bytes to a few KiB (HP,
+ * Olympus, Panasonic); HTC's dual-camera data is megabytes, but on a live file.
+ */
+const MAX_UNRECOGNISED_TRAILER_DELETED = 64 * 1024;
 /**
  * A file's format check. `claimedName`, for a deleted or lost entry: when its extension names
  * a format a walker knows and the bytes do not start like it, the clusters hold something
@@ -50,6 +58,8 @@ export interface PlanOptions {
   orphans?: boolean | 'defer';
   /** A verdict already known for these bytes (the carving scan walked them): saves reading them again. */
   known?: (runs: readonly ByteRun[], size: number) => ContentCheck | undefined;
+  /** Do these bytes start like a file some carver knows? (the cheap header test) */
+  startsFile?: (head: Buffer) => boolean;
 }
 
 /**
@@ -65,10 +75,14 @@ function liveStartsOf(entries: readonly FsEntry[]): LiveStarts {
   return starts;
 }
 
-/** The cluster after a guessed run is another live file's first. */
-function endsAtLiveStart(extents: readonly ClusterExtent[], starts: LiveStarts | undefined): boolean {
+/** The cluster after a guessed run is another live file's first, or starts like a file. */
+function endsWhereAFileBegins(disk: Reader, plan: VolumePlan, extents: readonly ClusterExtent[], starts: LiveStarts, startsFile?: (head: Buffer) => boolean): boolean {
   const last = extents[extents.length - 1];
-  return !!last && !!starts?.has(last.first + last.count);
+  if (!last) return false;
+  const next = last.first + last.count;
+  if (starts.has(next)) return true;
+  if (!startsFile || next > plan.fs.geometry.clusterCount + 1) return false;
+  return startsFile(disk.read(plan.volume.offset + plan.fs.clusterOffset(next), 64));
 }
 
 /** Another live file's first cluster inside a guessed run (past its own first cluster). */
@@ -207,12 +221,12 @@ function placeLost(disk: Reader, plan: VolumePlan, e: FsEntry, provenance: 'dele
   }
   owned.claimExtents(choice.extents);
   const file = baseRecord(volume, e, provenance, choice.runs);
-  if (choice.check?.ok && choice.check.tailKept && endsAtLiveStart(choice.extents, liveStarts)) {
+  if (choice.check?.ok && choice.check.tailKept && liveStarts && endsWhereAFileBegins(disk, plan, choice.extents, liveStarts, options.startsFile)) {
     // A wrong guess keeps another file's tail only when it ran into foreign clusters; one that
-    // ends where the next live file of the same folders begins left no room for any (the
-    // start rule already refused guesses with a live start inside): nothing to decode.
+    // ends where the next file begins left little room for any (the start rule already
+    // refused guesses with a live start inside): nothing to decode.
     choice.check = { ...choice.check, suspect: undefined };
-    file.notes.push('its guessed clusters end where the next file of the same folders begins');
+    file.notes.push('its guessed clusters end where the next file begins');
   }
   if (e.firstCluster !== choice.first) file.notes.push(`start cluster ${choice.first} chosen among the candidates`);
   applyCheck(file, choice.check);
@@ -253,7 +267,12 @@ function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEnt
       fallback ??= { first, extents, runs, check: { ok: false, by: 'layout', reason: `the contiguous guess runs over the first cluster of ${originalPathOf(other.folder, other.name)}, a file of the same folders: this one is fragmented` } };
       continue;
     }
-    const check = validate && e.size > 0 ? (known?.(runs, e.size) ?? validate(new RunsReader(disk, runs), e.size, e.name)) : null;
+    let check = validate && e.size > 0 ? (known?.(runs, e.size) ?? validate(new RunsReader(disk, runs), e.size, e.name)) : null;
+    // A deleted entry's clusters may have been reused: a picture followed by a long run of bytes
+    // no camera writes after one is more likely a picture that landed in its slot.
+    if (e.deleted && check?.ok && check.tailKind === 'unrecognised trailer' && (check.tailKept ?? 0) > MAX_UNRECOGNISED_TRAILER_DELETED) {
+      check = { ok: false, by: check.by, format: check.format, reason: `the picture ends ${check.tailKept} bytes before the size the deleted entry gives, and those bytes are no padding or trailer a camera writes`, validUpTo: e.size - check.tailKept! };
+    }
     const choice = { first, extents, runs, check };
     if (check?.ok) return choice;
     fallback ??= choice;

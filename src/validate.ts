@@ -3,9 +3,6 @@ import type { Carver } from '../carvers/types.js';
 import { carvers as allCarvers, carverForType } from '../carvers/registry.js';
 import type { ContentCheck, Validator } from './plan.js';
 
-/** Trailers cameras write that are neither padding nor Samsung's: a few bytes to a few KiB (HP, Olympus, Panasonic). */
-const MAX_UNRECOGNISED_TRAILER = 64 * 1024;
-
 /**
  * A file from metadata proves it is whole the same way a carved one does: its format's
  * walker must reach exactly the size the directory entry gives. Files no walker knows
@@ -26,16 +23,12 @@ export function contentValidator(carvers: Carver[] = allCarvers): Validator {
       if (result.length !== expectedSize) {
         return { ok: false, by: carver.id, format: result.format, reason: `structure ends at ${result.length} bytes, the entry says ${expectedSize}`, validUpTo: result.length };
       }
-      // A lost entry's guess that ends in a long run of bytes no camera writes after a picture
-      // reached into what followed on the card (the file was fragmented, or its slot reused).
-      if (claimedName !== undefined && result.tailKind === 'unrecognised trailer' && (result.tailKept ?? 0) > MAX_UNRECOGNISED_TRAILER) {
-        return { ok: false, by: carver.id, format: result.format, reason: `the picture ends ${result.tailKept} bytes before the size the entry gives, and those bytes are no padding or trailer a camera writes`, validUpTo: expectedSize - result.tailKept! };
-      }
       const check: ContentCheck = { ok: true, by: carver.id, format: result.format, camera: result.meta?.camera };
       if (result.entropyGap) check.suspect = `${result.entropyGap} bytes in a row in the scan data that are zeros or text, not entropy-coded data`;
       else if (result.tailKept) {
         check.suspect = `the image ends ${result.tailKept} bytes before the size the entry gives`;
         check.tailKept = result.tailKept;
+        check.tailKind = result.tailKind;
       }
       return check;
     }
@@ -46,4 +39,9 @@ export function contentValidator(carvers: Carver[] = allCarvers): Validator {
     if (named) return { ok: false, by: named.id, reason: `the name says .${ext}, but the data does not start like one (overwritten?)`, validUpTo: 0 };
     return null;
   };
+}
+
+/** Whether bytes start like a file some carver knows (its cheap header test only). */
+export function fileStartTest(carvers: Carver[] = allCarvers): (head: Buffer) => boolean {
+  return (head) => carvers.some((c) => c.firstBytes.includes(head[0]) && c.detect(head));
 }
