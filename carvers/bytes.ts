@@ -72,3 +72,17 @@ export function cString(b: Buffer): string {
   const nul = b.indexOf(0);
   return (nul >= 0 ? b.subarray(0, nul) : b).toString('latin1').trim();
 }
+
+const FILL_REFERENCE = 64 * 1024;
+const zeros = Buffer.alloc(FILL_REFERENCE, 0x00);
+const ones = Buffer.alloc(FILL_REFERENCE, 0xff);
+
+/** Is every byte of `b` equal to `value` (0x00 or 0xFF)? A native compare, for padding checks on large tails. */
+export function isFilledWith(b: Buffer, value: 0x00 | 0xff): boolean {
+  const ref = value === 0 ? zeros : ones;
+  for (let at = 0; at < b.length; at += FILL_REFERENCE) {
+    const n = Math.min(FILL_REFERENCE, b.length - at);
+    if (!b.subarray(at, at + n).equals(ref.subarray(0, n))) return false;
+  }
+  return true;
+}

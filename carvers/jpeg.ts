@@ -1,7 +1,7 @@
 import type { Reader } from '../src/reader.js';
 import { BufferReader } from '../src/reader.js';
 import type { Carver, WalkLimits, WalkMeta, WalkResult } from './types.js';
-import { ByteSource } from './bytes.js';
+import { ByteSource, isFilledWith } from './bytes.js';
 import { findEntry, parseTiffHeader, readIfd, tiffMeta } from './ifd.js';
 import {
   JPEG_SCAN_CHUNK,
@@ -133,7 +133,8 @@ function nextMarkerAfterScan(reader: Reader, from: number, limitEnd: number): { 
     if (b - a >= LOW_RUN_MIN) longestLow = Math.max(longestLow, longestLowRun(chunk, a, b));
   };
   while (pos < limitEnd) {
-    const chunk = reader.read(pos, Math.min(JPEG_SCAN_CHUNK, limitEnd - pos));
+    const want = Math.min(JPEG_SCAN_CHUNK, limitEnd - pos);
+    const chunk = reader.readSome ? reader.readSome(pos, want) : reader.read(pos, want);
     if (chunk.length === 0) break;
     let last = 0;
     let i = chunk.indexOf(0xff);
@@ -379,15 +380,19 @@ function paddingTrailer(src: ByteSource, start: number, end: number, limitEnd: n
   if (tail.length !== boundary - end) return undefined;
   const fill = tail[0];
   if (fill !== 0x00 && fill !== 0xff) return undefined;
-  for (let i = 1; i < tail.length; i++) if (tail[i] !== fill) return undefined;
+  if (!isFilledWith(tail, fill)) return undefined;
   return { length: tail.length, kind: fill === 0 ? 'zero padding to a 32 KiB boundary' : '0xFF padding to a 32 KiB boundary' };
 }
 
-/** What the bytes between the structural end and the directory entry's size look like. */
+/** What the bytes [from, to) after a JPEG's last image look like (see WalkResult.tailKind). */
+export function describeTail(reader: Reader, from: number, to: number): string {
+  return classifyTail(new ByteSource(reader), from, to);
+}
+
 function classifyTail(src: ByteSource, from: number, to: number): string {
   const sample = src.reader.read(from, Math.min(to - from, 1024 * 1024));
-  if (sample.every((b) => b === 0)) return 'zero padding';
-  if (sample.every((b) => b === 0xff)) return '0xFF padding';
+  if (isFilledWith(sample, 0x00)) return 'zero padding';
+  if (isFilledWith(sample, 0xff)) return '0xFF padding';
   const tailEnd = src.ascii(to - 4, 4);
   if (tailEnd === 'SEFT') return 'Samsung SEF trailer';
   return 'unrecognised trailer';

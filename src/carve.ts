@@ -1,4 +1,5 @@
 import type { Reader, ByteRun } from './reader.js';
+import { ReadAhead } from './source/read-ahead.js';
 import { RunsReader, readIntoAny } from './reader.js';
 import type { Carver, WalkResult } from '../carvers/types.js';
 import { buildSignatureTable } from '../carvers/registry.js';
@@ -146,29 +147,62 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
 
   let firstRun = 0;
   const buffer = Buffer.allocUnsafe(SCAN_CHUNK + HEAD);
-  for (let chunkStart = 0; chunkStart < total; chunkStart += SCAN_CHUNK) {
-    const chunk = buffer.subarray(0, readIntoAny(stream, buffer.subarray(0, Math.min(SCAN_CHUNK + HEAD, total - chunkStart)), chunkStart));
-    view.show(chunkStart, chunk);
-    const chunkEnd = Math.min(chunkStart + SCAN_CHUNK, total);
-    while (firstRun < region.runs.length && starts[firstRun] + region.runs[firstRun].length <= chunkStart) firstRun++;
-    for (let runIdx = firstRun; runIdx < region.runs.length && starts[runIdx] < chunkEnd; runIdx++) {
-      const runStart = starts[runIdx];
-      const runEnd = runStart + region.runs[runIdx].length;
-      // First aligned position inside this run that falls in this chunk.
-      const abs0 = region.runs[runIdx].offset;
-      const skew = (((region.alignBase - abs0) % g) + g) % g;
-      let v = runStart + skew;
-      if (v < chunkStart) v += Math.ceil((chunkStart - v) / g) * g;
-      for (; v < Math.min(runEnd, chunkEnd); v += g) {
-        const at = v - chunkStart;
-        if (options.onHead) options.onHead(abs0 + (v - runStart), chunk, at);
-        if (v < resumeAt || !table[chunk[at]]?.length) continue;
-        tryStart(v, abs0 + (v - runStart), chunk.subarray(at, at + HEAD));
+  const ahead = startReadAhead(disk, total);
+  const chunkRuns = (at: number) => streamSpanToRuns(region.runs, starts, at, Math.min(SCAN_CHUNK + HEAD, total - at));
+  try {
+    ahead?.request(0, chunkRuns(0));
+    for (let chunkStart = 0; chunkStart < total; chunkStart += SCAN_CHUNK) {
+      const chunk = ahead?.take(chunkStart) ?? buffer.subarray(0, readIntoAny(stream, buffer.subarray(0, Math.min(SCAN_CHUNK + HEAD, total - chunkStart)), chunkStart));
+      // The next chunk is read while this one is worked on (unless unreadable sectors turned up: then read with care).
+      if (ahead && chunkStart + SCAN_CHUNK < total && disk.directFile?.()) ahead.request(chunkStart + SCAN_CHUNK, chunkRuns(chunkStart + SCAN_CHUNK));
+      const nextAt = chunkStart + SCAN_CHUNK;
+      view.show(chunkStart, chunk, ahead ? () => ahead.peek(nextAt) : undefined);
+      const chunkEnd = Math.min(chunkStart + SCAN_CHUNK, total);
+      while (firstRun < region.runs.length && starts[firstRun] + region.runs[firstRun].length <= chunkStart) firstRun++;
+      for (let runIdx = firstRun; runIdx < region.runs.length && starts[runIdx] < chunkEnd; runIdx++) {
+        const runStart = starts[runIdx];
+        const runEnd = runStart + region.runs[runIdx].length;
+        // First aligned position inside this run that falls in this chunk.
+        const abs0 = region.runs[runIdx].offset;
+        const skew = (((region.alignBase - abs0) % g) + g) % g;
+        let v = runStart + skew;
+        if (v < chunkStart) v += Math.ceil((chunkStart - v) / g) * g;
+        for (; v < Math.min(runEnd, chunkEnd); v += g) {
+          const at = v - chunkStart;
+          if (options.onHead) options.onHead(abs0 + (v - runStart), chunk, at);
+          if (v < resumeAt || !table[chunk[at]]?.length) continue;
+          tryStart(v, abs0 + (v - runStart), chunk.subarray(at, at + HEAD));
+        }
       }
+      options.onProgress?.(chunkEnd, files.length);
     }
-    options.onProgress?.(chunkEnd, files.length);
+  } finally {
+    ahead?.close();
   }
   return { files, rejected, bytesScanned: total };
+}
+
+/** Regions this small are read in less time than a thread takes to start. */
+const READ_AHEAD_MIN = 64 * 1024 * 1024;
+
+/** A read-ahead thread for a scan of `total` bytes of `disk`, when plain reads of a file can serve it. */
+function startReadAhead(disk: Reader, total: number): ReadAheadOnDisk | undefined {
+  const direct = total >= READ_AHEAD_MIN ? disk.directFile?.() : undefined;
+  if (!direct) return undefined;
+  const ahead = new ReadAhead(direct.path, SCAN_CHUNK + HEAD);
+  return {
+    request: (key, runs) => ahead.request(key, runs.map((r) => ({ offset: r.offset + direct.offset, length: r.length }))),
+    take: (key) => ahead.take(key),
+    peek: (key) => ahead.peek(key),
+    close: () => ahead.close(),
+  };
+}
+
+interface ReadAheadOnDisk {
+  request(key: number, runs: readonly ByteRun[]): void;
+  take(key: number): Buffer | null;
+  peek(key: number): Buffer | null;
+  close(): void;
 }
 
 /**
@@ -180,19 +214,30 @@ class ChunkView implements Reader {
   readonly size: number;
   private start = 0;
   private chunk: Buffer = Buffer.alloc(0);
+  /** The next chunk, which a read-ahead thread may be reading now: asked for only when a walk reaches it. */
+  private nextChunk?: () => Buffer | null;
 
   constructor(private readonly stream: Reader) {
     this.size = stream.size;
   }
 
-  show(start: number, chunk: Buffer): void {
+  show(start: number, chunk: Buffer, next?: () => Buffer | null): void {
     this.start = start;
     this.chunk = chunk;
+    this.nextChunk = next;
   }
 
   read(offset: number, length: number): Buffer {
     const at = offset - this.start;
     if (at >= 0 && at + length <= this.chunk.length) return this.chunk.subarray(at, at + length);
+    const next = at >= 0 && at < SCAN_CHUNK + this.chunk.length ? this.nextChunk?.() : null;
+    if (next) {
+      // The chunks overlap by HEAD bytes: the next one starts SCAN_CHUNK after this one.
+      const inNext = at - SCAN_CHUNK;
+      const want = Math.min(length, this.size - offset);
+      if (inNext >= 0 && inNext + want <= next.length) return next.subarray(inNext, inNext + want);
+      if (inNext < 0 && at + want <= SCAN_CHUNK + next.length) return Buffer.concat([this.chunk.subarray(at, SCAN_CHUNK), next.subarray(0, at + want - SCAN_CHUNK)]);
+    }
     return this.stream.read(offset, length);
   }
 
@@ -201,7 +246,16 @@ class ChunkView implements Reader {
     if (at >= 0 && at + target.length <= this.chunk.length) return this.chunk.copy(target, 0, at, at + target.length);
     return readIntoAny(this.stream, target, offset);
   }
+
+  readSome(offset: number, length: number): Buffer {
+    const at = offset - this.start;
+    // The rest of this chunk, rather than a copy of it joined to the next chunk's start.
+    if (at >= 0 && at + MIN_SOME <= this.chunk.length && at + length > this.chunk.length) return this.chunk.subarray(at);
+    return this.read(offset, length);
+  }
 }
+
+const MIN_SOME = 64;
 
 /** Index of the run whose stream span holds stream offset v. */
 function runAt(starts: readonly number[], v: number): number {

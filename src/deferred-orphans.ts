@@ -3,6 +3,7 @@ import { carveRegion, type CarveOptions, type CarveOutcome, type CarveRegion } f
 import { placeOrphans, type ContentCheck, type PlanOptions, type VolumePlan } from './plan.js';
 import { subtractRuns } from './reassemble.js';
 import { carverForType } from '../carvers/registry.js';
+import { describeTail } from '../carvers/jpeg.js';
 import type { RecoveredFile } from './record.js';
 
 /**
@@ -62,7 +63,7 @@ export function settleOrphans(
   afterOrphans?: () => void,
 ): SettledOrphans {
   const before = plan.files.length;
-  placeOrphans(disk, plan, sweep.clusters, { ...planOptions, known: knownFromCarving(outcome.files) });
+  placeOrphans(disk, plan, sweep.clusters, { ...planOptions, known: knownFromCarving(disk, outcome.files) });
   afterOrphans?.();
   const added = plan.files.slice(before);
   if (added.length === 0) return { region, outcome, added };
@@ -99,15 +100,24 @@ export function settleOrphans(
  * The verdict of the scan's walk for an old folder's file whose guessed clusters are exactly
  * what a carved file covers: the same walk over the same bytes, so no need to read them again.
  */
-function knownFromCarving(carved: readonly RecoveredFile[]): PlanOptions['known'] {
+function knownFromCarving(disk: Reader, carved: readonly RecoveredFile[]): PlanOptions['known'] {
   const byStart = new Map<number, RecoveredFile>();
   for (const f of carved) if (f.status === 'ok' && f.runs.length > 0) byStart.set(f.runs[0].offset, f);
   return (runs: readonly ByteRun[], size: number): ContentCheck | undefined => {
     const f = runs.length > 0 ? byStart.get(runs[0].offset) : undefined;
-    if (!f || f.size !== size || !sameRuns(f.runs, runs)) return undefined;
+    if (!f) return undefined;
     const ext = f.name.slice(f.name.lastIndexOf('.') + 1);
     const check: ContentCheck = { ok: true, by: carverForType(ext)?.id ?? f.format, format: f.format, camera: f.camera };
     if (f.suspect) check.suspect = f.suspect;
+    if (f.size === size && sameRuns(f.runs, runs)) return check;
+    // A photo whose entry keeps bytes after its last image (a camera's trailer): the entry's
+    // check walks the same images to the same end, then looks at those bytes. Only they are read.
+    const plainJpeg = (f.format === 'jpeg' || f.format === 'mpo') && !f.notes.some((n) => n.includes('pad their JPEGs'));
+    if (!plainJpeg || f.size >= size || runs.length !== 1 || f.runs.length !== 1) return undefined;
+    const tailKept = size - f.size;
+    check.tailKept = tailKept;
+    check.tailKind = describeTail(disk, runs[0].offset + f.size, runs[0].offset + size);
+    check.suspect ??= `the image ends ${tailKept} bytes before the size the entry gives`;
     return check;
   };
 }

@@ -15,6 +15,17 @@ export interface Reader {
    * return how many were read. Lets the scan reuse one buffer instead of allocating per read.
    */
   readInto?(target: Buffer, offset: number): number;
+  /**
+   * Optional: the file whose plain reads give these bytes (offset 0 here is `offset` there),
+   * for a read-ahead thread; undefined when reads need this reader's care (unreadable
+   * sectors met or known, reads injected by a test).
+   */
+  directFile?(): { path: string; offset: number } | undefined;
+  /**
+   * Optional: up to `length` bytes at `offset`, fewer when more would cost a copy (at least
+   * 64 unless the reader ends sooner). For searches that take their input in any slices.
+   */
+  readSome?(offset: number, length: number): Buffer;
 }
 
 /** readInto when the reader has it, else a copy of read(). */
@@ -41,6 +52,11 @@ export class SliceReader implements Reader {
     if (offset >= this.size) return 0;
     const n = Math.min(target.length, this.size - offset);
     return readIntoAny(this.base, n === target.length ? target : target.subarray(0, n), this.offset + offset);
+  }
+
+  directFile(): { path: string; offset: number } | undefined {
+    const base = this.base.directFile?.();
+    return base && { path: base.path, offset: base.offset + this.offset };
   }
 }
 

@@ -81,6 +81,11 @@ export class ByteSource implements Reader {
     return this.fill(Buffer.allocUnsafe(n), offset, n);
   }
 
+  directFile(): { path: string; offset: number } | undefined {
+    if (this.readSync !== fs.readSync || this.bad.totalBytes > 0 || this.stats.failed > 0) return undefined;
+    return { path: this.path, offset: 0 };
+  }
+
   /** Read into a buffer the caller reuses (the scan's chunks): no fresh 8 MiB allocation per read. */
   readInto(target: Buffer, offset: number): number {
     if (offset >= this.size) return 0;

@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ReadAhead } from '../src/source/read-ahead.js';
+import { ByteSource } from '../src/source/source.js';
+import { BufferReader, RunsReader } from '../src/reader.js';
+import { carveRegion, type CarveRegion } from '../src/carve.js';
+import { carvers } from '../carvers/registry.js';
+import { SAMPLES, freshOut, noise, sha256 } from './support/fixtures.js';
+
+describe('the read-ahead thread', () => {
+  const dir = freshOut('read-ahead');
+  const file = path.join(dir, 'data.bin');
+  const data = noise(3 * 1024 * 1024, 5);
+  fs.writeFileSync(file, data);
+
+  it('hands over exactly the runs asked for, slot after slot', () => {
+    const ahead = new ReadAhead(file, 1024 * 1024);
+    try {
+      const runs = [
+        [{ offset: 10, length: 1000 }, { offset: 2_000_000, length: 24 }],
+        [{ offset: 1_048_576, length: 1_048_576 }],
+        [{ offset: 5, length: 7 }],
+      ];
+      ahead.request(1, runs[0]);
+      ahead.request(2, runs[1]);
+      expect(ahead.take(1)?.equals(Buffer.concat([data.subarray(10, 1010), data.subarray(2_000_000, 2_000_024)]))).toBe(true);
+      ahead.request(3, runs[2]);
+      expect(ahead.peek(2)?.equals(data.subarray(1_048_576, 2_097_152))).toBe(true);
+      expect(ahead.take(2)?.equals(data.subarray(1_048_576, 2_097_152))).toBe(true);
+      expect(ahead.take(3)?.equals(data.subarray(5, 12))).toBe(true);
+      // Never asked for, or past the end of the file (a short read): the caller reads it itself.
+      expect(ahead.take(99)).toBeNull();
+      ahead.request(4, [{ offset: data.length - 10, length: 20 }]);
+      expect(ahead.take(4)).toBeNull();
+    } finally {
+      ahead.close();
+    }
+  });
+
+  it('a file it cannot open makes every request come back empty, at once', () => {
+    const ahead = new ReadAhead(path.join(dir, 'missing.bin'), 4096);
+    try {
+      ahead.request(1, [{ offset: 0, length: 100 }]);
+      const t = Date.now();
+      expect(ahead.take(1)).toBeNull();
+      expect(Date.now() - t).toBeLessThan(10_000);
+    } finally {
+      ahead.close();
+    }
+  });
+
+  it('is not offered for a source whose reads need care', () => {
+    expect(ByteSource.open(file).directFile()).toEqual({ path: file, offset: 0 });
+    expect(ByteSource.open(file, { knownBad: [{ offset: 0, length: 512 }] }).directFile()).toBeUndefined();
+    expect(ByteSource.open(file, { readSync: fs.readSync.bind(fs) }).directFile()).toBeUndefined();
+  });
+});
+
+const jpegDir = path.join(SAMPLES, 'jpeg');
+describe.runIf(fs.existsSync(jpegDir))('a scan with the read-ahead thread', () => {
+  // Real photos laid across 72 MiB so that some cross the scan's 8 MiB chunks, one of them by
+  // more than a whole chunk's worth of walking into the next.
+  const photos = fs
+    .readdirSync(jpegDir)
+    .flatMap((d) => fs.readdirSync(path.join(jpegDir, d)).map((f) => path.join(jpegDir, d, f)))
+    .filter((p) => /\.jpe?g$/i.test(p))
+    .sort()
+    .map((p) => fs.readFileSync(p))
+    .filter((b) => b.length > 1_000_000)
+    .slice(0, 14);
+  const card = Buffer.alloc(72 * 1024 * 1024);
+  const placed: { offset: number; sha: string }[] = [];
+  let at = 8 * 1024 * 1024 - 704 * 1024;
+  for (const p of photos) {
+    if (at + p.length > card.length) break;
+    p.copy(card, at);
+    placed.push({ offset: at, sha: sha256(p) });
+    at = Math.ceil((at + p.length + 3 * 1024 * 1024) / 32768) * 32768;
+  }
+  const dir = freshOut('read-ahead-scan');
+  const image = path.join(dir, 'card.img');
+  fs.writeFileSync(image, card);
+  const region: CarveRegion = { volume: 0, runs: [{ offset: 0, length: card.length }], granularity: 32768, alignBase: 0 };
+
+  it('finds the same files, byte-exact, as a scan that reads everything itself', () => {
+    expect(placed.length).toBeGreaterThan(8);
+    const source = ByteSource.open(image);
+    expect(source.directFile()).toBeDefined();
+    const threaded = carveRegion(source, region, { carvers });
+    const plain = carveRegion(new BufferReader(card), region, { carvers });
+    expect(threaded.files.map((f) => [f.runs, f.size])).toEqual(plain.files.map((f) => [f.runs, f.size]));
+    for (const p of placed) {
+      const hit = threaded.files.find((f) => f.runs[0].offset === p.offset);
+      expect(hit, `photo at ${p.offset}`).toBeDefined();
+      expect(sha256(new RunsReader(source, hit!.runs).read(0, hit!.size))).toBe(p.sha);
+    }
+    source.close();
+  });
+});
