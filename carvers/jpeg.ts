@@ -390,13 +390,16 @@ export function describeTail(reader: Reader, from: number, to: number): string {
 }
 
 function classifyTail(src: ByteSource, from: number, to: number): string {
-  const sample = src.reader.read(from, Math.min(to - from, 1024 * 1024));
+  // Padding is judged on its first 64 KiB: cameras pad to 32 KiB, and a look costs a read.
+  const sample = src.reader.read(from, Math.min(to - from, TAIL_SAMPLE));
   if (isFilledWith(sample, 0x00)) return 'zero padding';
   if (isFilledWith(sample, 0xff)) return '0xFF padding';
-  const tailEnd = src.ascii(to - 4, 4);
-  if (tailEnd === 'SEFT') return 'Samsung SEF trailer';
+  const last4 = to - from <= sample.length ? sample.subarray(sample.length - 4) : src.reader.read(to - 4, 4);
+  if (last4.toString('latin1') === 'SEFT') return 'Samsung SEF trailer';
   return 'unrecognised trailer';
 }
+
+const TAIL_SAMPLE = 64 * 1024;
 
 /**
  * Where a JPEG's APP1 segment (EXIF, with its thumbnail) ends, from its first bytes (APP0 may

@@ -93,7 +93,7 @@ export interface FileSystem {
    * cluster's first 64 bytes (bytes[at...]), then findOrphans over the clusters that passed it.
    */
   mayBeOrphanFolder?(cluster: number, bytes: Buffer, at?: number): boolean;
-  findOrphansAmong?(clusters: readonly number[], lostRoot: string): FsEntry[];
+  findOrphansAmong?(clusters: readonly number[], lostRoot: string, bytesOf?: (cluster: number) => Buffer | undefined): FsEntry[];
 }
 
 export interface FsDriver {

@@ -31,9 +31,24 @@ export class OrphanFolderSweep {
     if (rel < 0 || rel % this.clusterSize !== 0) return;
     const c = rel / this.clusterSize + 2;
     if (c > this.lastCluster) return;
-    if (this.plan.fs.mayBeOrphanFolder?.(c, bytes, at)) this.clusters.push(c);
+    if (!this.plan.fs.mayBeOrphanFolder?.(c, bytes, at)) return;
+    this.clusters.push(c);
+    // Keep a copy while the scan has the cluster in hand: settling reads it, and on a card
+    // not in the page cache each of those reads is a trip to the disk.
+    if (at + this.clusterSize <= bytes.length && this.keptBytes + this.clusterSize <= MAX_KEPT_BYTES) {
+      this.kept.set(c, Buffer.from(bytes.subarray(at, at + this.clusterSize)));
+      this.keptBytes += this.clusterSize;
+    }
   };
+
+  /** A cluster's bytes, when the scan kept them. */
+  readonly bytesOf = (cluster: number): Buffer | undefined => this.kept.get(cluster);
+  private readonly kept = new Map<number, Buffer>();
+  private keptBytes = 0;
 }
+
+/** Copies of candidate folder clusters kept during the scan, at most (the rest are read again). */
+const MAX_KEPT_BYTES = 64 * 1024 * 1024;
 
 export interface SettledOrphans {
   /** The region without the clusters the old folders' files now own. */
@@ -63,7 +78,7 @@ export function settleOrphans(
   afterOrphans?: () => void,
 ): SettledOrphans {
   const before = plan.files.length;
-  placeOrphans(disk, plan, sweep.clusters, { ...planOptions, known: knownFromCarving(disk, outcome.files) });
+  placeOrphans(disk, plan, sweep.clusters, sweep.bytesOf, { ...planOptions, known: knownFromCarving(disk, outcome.files) });
   afterOrphans?.();
   const added = plan.files.slice(before);
   if (added.length === 0) return { region, outcome, added };

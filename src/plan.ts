@@ -167,13 +167,13 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
  * `clusters` (those that passed `fs.mayBeOrphanFolder` during the carving scan) as the
  * sweep in planVolume would have. Returns the files it added.
  */
-export function placeOrphans(disk: Reader, plan: VolumePlan, clusters: readonly number[], options: PlanOptions = {}): RecoveredFile[] {
+export function placeOrphans(disk: Reader, plan: VolumePlan, clusters: readonly number[], bytesOf?: (cluster: number) => Buffer | undefined, options: PlanOptions = {}): RecoveredFile[] {
   const { fs } = plan;
   plan.orphansDeferred = false;
   if (!fs.findOrphansAmong) return [];
   const candidates = clusters.filter((c) => !plan.owned.isOwned(c) && !fs.isAllocated(c));
   const before = plan.files.length;
-  placeOrphanBatch(disk, plan, fs.findOrphansAmong(candidates, LOST_FOLDERS), options);
+  placeOrphanBatch(disk, plan, fs.findOrphansAmong(candidates, LOST_FOLDERS, bytesOf), options);
   const added = plan.files.slice(before);
   for (const f of added) clipToSource(f, disk.size);
   markUnreadable(added, badRangesOf(disk));

@@ -314,15 +314,16 @@ export function reassembleRegion(
     for (const f of planFiles) {
       if (f.volume !== region.volume || f.basis !== 'contiguous-guess' || f.runs.length === 0) continue;
       if (f.provenance !== 'deleted' && f.provenance !== 'orphan') continue;
-      if (f.validation?.by !== 'jpeg' || !isJpegHead(disk.read(f.runs[0].offset, 3))) continue;
+      if (f.validation?.by !== 'jpeg') continue;
+      // Only those worth a look are read (a camera card holds thousands of guesses that are fine).
+      const mode = options.verifyCarved ?? 'needed';
+      const worth = f.status === 'damaged' ? options.keepPartial : mode === 'all' || (mode === 'needed' && f.suspect !== undefined);
+      if (!worth || !isJpegHead(disk.read(f.runs[0].offset, 3))) continue;
       if (f.status === 'damaged') {
-        if (!options.keepPartial) continue;
         entryCandidates.push({ offset: f.runs[0].offset, size: f.size, planned: f, why: 'damaged contiguous guess' });
       } else {
         // A guess whose walk reached the entry's size with nothing odd on the way is right:
         // foreign clusters inside it would have broken the markers or moved the EOI.
-        const mode = options.verifyCarved ?? 'needed';
-        if (mode === 'none' || (mode === 'needed' && f.suspect === undefined)) continue;
         const check = validateJpegFile(new RunsReader(disk, f.runs), 0, f.size);
         if (check.ok) continue;
         entryCandidates.push({ offset: f.runs[0].offset, size: f.size, planned: f, suspect: check, why: `contiguous guess, but ${describe(check)}` });

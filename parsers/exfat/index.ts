@@ -383,11 +383,11 @@ class ExfatVolume implements FileSystem {
   }
 
   /** findOrphans over clusters that passed mayBeOrphanFolder during another pass. */
-  findOrphansAmong(clusters: readonly number[], lostRoot: string): FsEntry[] {
+  findOrphansAmong(clusters: readonly number[], lostRoot: string, bytesOf?: (cluster: number) => Buffer | undefined): FsEntry[] {
     const swept = new Map<number, SweptCluster>();
     for (const c of [...clusters].sort((x, y) => x - y)) {
       if (!this.inRange(c)) continue;
-      this.collectOrphanCluster(swept, c, this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
+      this.collectOrphanCluster(swept, c, bytesOf?.(c) ?? this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
     }
     return this.orphanEntries(swept, lostRoot);
   }

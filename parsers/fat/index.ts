@@ -373,11 +373,11 @@ class FatVolume implements FileSystem {
   }
 
   /** findOrphans over clusters that passed mayBeOrphanFolder during another pass. */
-  findOrphansAmong(clusters: readonly number[], lostRoot: string): FsEntry[] {
+  findOrphansAmong(clusters: readonly number[], lostRoot: string, bytesOf?: (cluster: number) => Buffer | undefined): FsEntry[] {
     const sweep: OrphanSweep = { starts: [], later: new Map(), moved: 0 };
     for (const c of [...clusters].sort((x, y) => x - y)) {
       if (!this.inRange(c)) continue;
-      this.collectOrphanFolder(sweep, c, this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
+      this.collectOrphanFolder(sweep, c, bytesOf?.(c) ?? this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
     }
     return this.orphanEntries(sweep, lostRoot);
   }
