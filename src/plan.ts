@@ -25,6 +25,8 @@ export interface ContentCheck extends Validation {
  * Olympus, Panasonic); HTC's dual-camera data is megabytes, but on a live file.
  */
 const MAX_UNRECOGNISED_TRAILER_DELETED = 64 * 1024;
+/** Names cameras give JPEG files (a Canon .THM is a JPEG thumbnail). */
+const JPEG_NAME = /\.(jpe?g|jpe|jfif|mpo|thm)$/i;
 /**
  * A file's format check. `claimedName`, for a deleted or lost entry: when its extension names
  * a format a walker knows and the bytes do not start like it, the clusters hold something
@@ -268,9 +270,10 @@ function chooseDeletedRun(disk: Reader, volume: Volume, fs: FileSystem, e: FsEnt
       continue;
     }
     let check = validate && e.size > 0 ? (known?.(runs, e.size) ?? validate(new RunsReader(disk, runs), e.size, e.name)) : null;
-    // A deleted entry's clusters may have been reused: a picture followed by a long run of bytes
-    // no camera writes after one is more likely a picture that landed in its slot.
-    if (e.deleted && check?.ok && check.tailKind === 'unrecognised trailer' && (check.tailKept ?? 0) > MAX_UNRECOGNISED_TRAILER_DELETED) {
+    // A deleted entry's clusters may have been reused: when its name does not even say JPEG, a
+    // picture followed by a long run of bytes no camera writes after one is a picture that
+    // landed in its slot. (HTC writes megabytes after its JPEGs: a .JPG keeps them.)
+    if (e.deleted && !JPEG_NAME.test(e.name) && check?.ok && check.tailKind === 'unrecognised trailer' && (check.tailKept ?? 0) > MAX_UNRECOGNISED_TRAILER_DELETED) {
       check = { ok: false, by: check.by, format: check.format, reason: `the picture ends ${check.tailKept} bytes before the size the deleted entry gives, and those bytes are no padding or trailer a camera writes`, validUpTo: e.size - check.tailKept! };
     }
     const choice = { first, extents, runs, check };
