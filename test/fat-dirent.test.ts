@@ -89,6 +89,12 @@ describe('FAT directory entries', () => {
     expect(guessLeadFromSiblings('?MG_0003.JPG', ['IMG_0001.JPG', 'IMG_0002.JPG'])).toBe('I');
     expect(guessLeadFromSiblings('?SC_0042.NEF', ['DSC_0041.NEF', 'DSC_0043.NEF'])).toBe('D');
     expect(guessLeadFromSiblings('?MG_0003.JPG', ['IMG_0001.JPG', 'XMG_0002.JPG'])).toBeUndefined();
-    expect(guessLeadFromSiblings('?MG_0003.JPG', ['IMG_0001.CR3'])).toBeUndefined();
+    // Same prefix, another extension: a Canon's raw and JPEG files share it.
+    expect(guessLeadFromSiblings('?MG_0003.JPG', ['IMG_0001.CR3'])).toBe('I');
+    expect(guessLeadFromSiblings('?MG_0003.JPG', ['IMG_0001.CR3', 'XMG_0002.CR3'])).toBeUndefined();
+    // No sibling with that prefix at all (every movie was deleted): the camera naming tells.
+    expect(guessLeadFromSiblings('?VI_0017.MOV', ['IMG_5001.JPG', '?VI_0023.MP4'])).toBe('M');
+    expect(guessLeadFromSiblings('?SCF0042.RAF', [])).toBe('D');
+    expect(guessLeadFromSiblings('?Q_A0001.BIN', [])).toBeUndefined();
   });
 });

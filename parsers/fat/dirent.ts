@@ -221,7 +221,9 @@ function recoverLeadByte(raw: Buffer, checksum: number): number | undefined {
 
 /**
  * DCF naming: a deleted 'IMG_0003.JPG' reads '?MG_0003.JPG'. When its siblings that share
- * the rest of the prefix and the extension all start with one letter, that letter is the answer.
+ * the rest of the prefix and the extension all start with one letter, that letter is the answer;
+ * else siblings with the same prefix of any extension; else, with no sibling of that prefix at
+ * all, the camera naming the prefix belongs to (DCF_LEADS).
  */
 export function guessLeadFromSiblings(lostName: string, siblings: string[]): string | undefined {
   const m = /^\?([A-Z0-9_]{2,3})[A-Z0-9_]*(\.[A-Z0-9]{1,3})?$/i.exec(lostName);
@@ -235,5 +237,32 @@ export function guessLeadFromSiblings(lostName: string, siblings: string[]): str
     const sExt = upper.includes('.') ? upper.slice(upper.lastIndexOf('.')) : '';
     if (upper.slice(1, 1 + stem.length) === stem && sExt === ext) letters.add(upper[0]);
   }
-  return letters.size === 1 ? [...letters][0] : undefined;
+  if (letters.size > 0) return letters.size === 1 ? [...letters][0] : undefined;
+  // Siblings of another extension with the same stem (IMG_5001.JPG beside ?MG_0009.CR3).
+  const anyExt = new Set<string>();
+  for (const s of siblings) {
+    if (s.startsWith('?') || s.length < 2) continue;
+    const upper = s.toUpperCase();
+    if (upper.slice(1, 1 + stem.length) === stem) anyExt.add(upper[0]);
+  }
+  if (anyExt.size > 0) return anyExt.size === 1 ? [...anyExt][0] : undefined;
+  return DCF_LEADS.get(stem.slice(0, 3));
 }
+
+/**
+ * What cameras put before the rest of their file names (DCF allows any four characters; these
+ * are the common ones): when no sibling tells, '?VI_0017.MOV' is Canon's MVI_0017.MOV.
+ */
+const DCF_LEADS = new Map<string, string>([
+  ['MG_', 'I'], // IMG_ (Canon, phones)
+  ['VI_', 'M'], // MVI_ (Canon movies)
+  ['SC_', 'D'], // DSC_ (Nikon)
+  ['SCN', 'D'], // DSCN (Nikon compacts)
+  ['SCF', 'D'], // DSCF (Fujifilm)
+  ['OPR', 'G'], // GOPR (GoPro)
+  ['JI_', 'D'], // DJI_
+  ['ID_', 'V'], // VID_ (phones)
+  ['ICT', 'P'], // PICT
+  ['MGP', 'I'], // IMGP (Pentax)
+  ['XL_', 'P'], // PXL_ (Pixel)
+]);

@@ -239,7 +239,7 @@ class FatVolume implements FileSystem {
       const keepCase = (c: string) => (rest === rest.toLowerCase() && rest !== rest.toUpperCase() ? c.toLowerCase() : c);
       name = (lead ? keepCase(lead) : '_') + rest;
       nameGuessed = true;
-      notes.push(lead ? `first letter of the deleted name taken from sibling names` : `first letter of the deleted name is lost`);
+      notes.push(lead ? `first letter of the deleted name guessed from sibling names and camera naming` : `first letter of the deleted name is lost`);
     } else if (e.deleted && e.firstCharFromChecksum) {
       notes.push('deleted short name completed from the long name checksum');
     }
