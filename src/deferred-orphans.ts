@@ -4,6 +4,7 @@ import { placeOrphans, type ContentCheck, type PlanOptions, type VolumePlan } fr
 import { subtractRuns } from './reassemble.js';
 import { carverForType } from '../carvers/registry.js';
 import { describeTail } from '../carvers/jpeg.js';
+import { tailSuspect } from './validate.js';
 import type { RecoveredFile } from './record.js';
 
 /**
@@ -132,7 +133,7 @@ function knownFromCarving(disk: Reader, carved: readonly RecoveredFile[]): PlanO
     const tailKept = size - f.size;
     check.tailKept = tailKept;
     check.tailKind = describeTail(disk, runs[0].offset + f.size, runs[0].offset + size);
-    check.suspect ??= `the image ends ${tailKept} bytes before the size the entry gives`;
+    check.suspect ??= tailSuspect(tailKept);
     return check;
   };
 }

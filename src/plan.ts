@@ -69,12 +69,16 @@ export interface PlanOptions {
  * shared a cluster, so a contiguous guess that runs over another one's first cluster is
  * wrong (the file was fragmented there), however well its format walk went.
  */
-type LiveStarts = Map<number, FsEntry>;
+interface LiveStarts {
+  byCluster: Map<number, FsEntry>;
+  /** The same first clusters, ascending: a guess is checked by a search, not cluster by cluster. */
+  sorted: number[];
+}
 
 function liveStartsOf(entries: readonly FsEntry[]): LiveStarts {
-  const starts: LiveStarts = new Map();
-  for (const e of entries) if (!e.isDirectory && !e.deleted && e.size > 0 && e.firstCluster >= 2) starts.set(e.firstCluster, e);
-  return starts;
+  const byCluster = new Map<number, FsEntry>();
+  for (const e of entries) if (!e.isDirectory && !e.deleted && e.size > 0 && e.firstCluster >= 2) byCluster.set(e.firstCluster, e);
+  return { byCluster, sorted: [...byCluster.keys()].sort((a, b) => a - b) };
 }
 
 /** The cluster after a guessed run is another live file's first, or starts like a file. */
@@ -82,20 +86,26 @@ function endsWhereAFileBegins(disk: Reader, plan: VolumePlan, extents: readonly 
   const last = extents[extents.length - 1];
   if (!last) return false;
   const next = last.first + last.count;
-  if (starts.has(next)) return true;
+  if (starts.byCluster.has(next)) return true;
   if (!startsFile || next > plan.fs.geometry.clusterCount + 1) return false;
   return startsFile(disk.read(plan.volume.offset + plan.fs.clusterOffset(next), 64));
 }
 
 /** Another live file's first cluster inside a guessed run (past its own first cluster). */
 function foreignStartIn(extents: readonly ClusterExtent[], first: number, starts: LiveStarts | undefined): FsEntry | undefined {
-  if (!starts?.size) return undefined;
+  if (!starts?.sorted.length) return undefined;
+  const { sorted } = starts;
   for (const x of extents) {
-    for (let c = x.first; c < x.first + x.count; c++) {
-      if (c === first) continue;
-      const other = starts.get(c);
-      if (other) return other;
+    // The first start at or after the extent's first cluster, skipping the file's own.
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid] < x.first) lo = mid + 1;
+      else hi = mid;
     }
+    if (sorted[lo] === first) lo++;
+    if (lo < sorted.length && sorted[lo] < x.first + x.count) return starts.byCluster.get(sorted[lo]);
   }
   return undefined;
 }

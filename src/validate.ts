@@ -26,7 +26,7 @@ export function contentValidator(carvers: Carver[] = allCarvers): Validator {
       const check: ContentCheck = { ok: true, by: carver.id, format: result.format, camera: result.meta?.camera };
       if (result.entropyGap) check.suspect = `${result.entropyGap} bytes in a row in the scan data that are zeros or text, not entropy-coded data`;
       else if (result.tailKept) {
-        check.suspect = `the image ends ${result.tailKept} bytes before the size the entry gives`;
+        check.suspect = tailSuspect(result.tailKept);
         check.tailKept = result.tailKept;
         check.tailKind = result.tailKind;
       }
@@ -44,4 +44,9 @@ export function contentValidator(carvers: Carver[] = allCarvers): Validator {
 /** Whether bytes start like a file some carver knows (its cheap header test only). */
 export function fileStartTest(carvers: Carver[] = allCarvers): (head: Buffer) => boolean {
   return (head) => carvers.some((c) => c.firstBytes.includes(head[0]) && c.detect(head));
+}
+
+/** Why a picture whose entry keeps bytes after its end gets a closer look. */
+export function tailSuspect(tailKept: number): string {
+  return `the image ends ${tailKept} bytes before the size the entry gives`;
 }

@@ -19,17 +19,19 @@ export interface FolderInProgress {
   /** Name kinds seen so far, and the last named entry: what a continuation is compared with. */
   kinds: Set<string>;
   tail?: DirEntry;
+  /** FAT32 keeps the high word of an entry's first cluster: the files' clusters compare whole. */
+  fat32: boolean;
 }
 
 /** A folder opened by its first cluster. */
-export function startFolder(cluster: number, bytes: Buffer): FolderInProgress {
-  const folder: FolderInProgress = { clusters: [], parts: [], ended: false, kinds: new Set() };
+export function startFolder(cluster: number, bytes: Buffer, fat32 = false): FolderInProgress {
+  const folder: FolderInProgress = { clusters: [], parts: [], ended: false, kinds: new Set(), fat32 };
   extendFolder(folder, cluster, bytes);
   return folder;
 }
 
 function extendFolder(folder: FolderInProgress, cluster: number, bytes: Buffer): void {
-  const parsed = parseDirectory(bytes, false);
+  const parsed = parseDirectory(bytes, folder.fat32);
   const named = parsed.entries.filter((e) => !e.isDot);
   folder.clusters.push(cluster);
   folder.parts.push(bytes);
@@ -114,8 +116,8 @@ function shapeOf(e: DirEntry): NameShape {
   return { kind: name.replace(/\d/g, ''), number: digits ? Number(digits[1]) : null };
 }
 
-function namedEntries(bytes: Buffer): DirEntry[] {
-  return parseDirectory(bytes, false).entries.filter((e) => !e.isDot);
+function namedEntries(bytes: Buffer, fat32: boolean): DirEntry[] {
+  return parseDirectory(bytes, fat32).entries.filter((e) => !e.isDot);
 }
 
 /**
@@ -128,7 +130,7 @@ export function continuationScore(folder: FolderInProgress, candidate: Continuat
   if (join < 0) return IMPOSSIBLE;
   let score = join > 0 ? 8 : 0;
   if (adjacent) score += 1;
-  const after = namedEntries(candidate.bytes);
+  const after = namedEntries(candidate.bytes, folder.fat32);
   const tail = folder.tail;
   const head = after[0];
   if (tail && head) {

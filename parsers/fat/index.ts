@@ -407,9 +407,10 @@ class FatVolume implements FileSystem {
     const startClusters = new Set(sweep.starts.map((s) => s.cluster));
     const maxClusters = Math.max(1, Math.floor(MAX_DIR_BYTES / this.layout.clusterSize));
     const free = (c: number) => this.inRange(c) && !this.isAllocated(c) && !this.visitedDirs.has(c);
+    const folders = sweep.starts.map((s) => startFolder(s.cluster, s.bytes, fat32));
     const candidates = new Map(sweep.later);
-    for (const start of sweep.starts) {
-      if (parseDirectory(start.bytes, false).ended) continue;
+    for (const [i, start] of sweep.starts.entries()) {
+      if (folders[i].ended) continue;
       let taken = 0;
       for (let c = start.cluster + 1; free(c) && taken < maxClusters; c++) {
         if (startClusters.has(c)) continue;
@@ -426,7 +427,6 @@ class FatVolume implements FileSystem {
         if (parsed.ended) break;
       }
     }
-    const folders = sweep.starts.map((s) => startFolder(s.cluster, s.bytes));
     const nextFree = (c: number) => {
       let n = c + 1;
       while (startClusters.has(n)) n++;
