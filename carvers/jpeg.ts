@@ -2,6 +2,7 @@ import type { Reader } from '../src/reader.js';
 import { BufferReader } from '../src/reader.js';
 import type { Carver, WalkLimits, WalkMeta, WalkResult } from './types.js';
 import { ByteSource, isFilledWith } from './bytes.js';
+import { findEntropyMarker, LOW_RUN_MIN } from './entropy-search.js';
 import { findEntry, parseTiffHeader, readIfd, tiffMeta } from './ifd.js';
 import {
   JPEG_SCAN_CHUNK,
@@ -123,68 +124,25 @@ function scanImage(src: ByteSource, start: number, limitEnd: number, wantMeta: b
 
 /**
  * After an SOS: the position of the next marker in the entropy-coded data, skipping
- * FF00 stuffing, RSTn and fill bytes. Searches large chunks with indexOf, which is what
- * keeps carving a card of JPEGs fast. Without one, how far the data was scanned.
+ * FF00 stuffing, RSTn and fill bytes (carvers/entropy-search.ts). Without one, how far the
+ * data was scanned. Exported for test/entropy-search.test.ts.
  */
-function nextMarkerAfterScan(reader: Reader, from: number, limitEnd: number): { marker: number; longestLowRun: number } | { scannedTo: number } {
+export function nextMarkerAfterScan(reader: Reader, from: number, limitEnd: number): { marker: number; longestLowRun: number } | { scannedTo: number } {
   let pos = from;
   let longestLow = 0;
-  const lowRunIn = (chunk: Buffer, a: number, b: number) => {
-    if (b - a >= LOW_RUN_MIN) longestLow = Math.max(longestLow, longestLowRun(chunk, a, b));
-  };
   while (pos < limitEnd) {
     const want = Math.min(JPEG_SCAN_CHUNK, limitEnd - pos);
     const chunk = reader.readSome ? reader.readSome(pos, want) : reader.read(pos, want);
     if (chunk.length === 0) break;
-    let last = 0;
-    let i = chunk.indexOf(0xff);
-    while (i >= 0 && i + 1 < chunk.length) {
-      lowRunIn(chunk, last, i);
-      const b = chunk[i + 1];
-      if (b === 0x00 || (b >= 0xd0 && b <= 0xd7)) {
-        last = i + 2;
-        i = chunk.indexOf(0xff, i + 2);
-      } else if (b === 0xff) {
-        last = ++i;
-      } else return { marker: pos + i, longestLowRun: longestLow };
-    }
-    // An FF as the last byte of the chunk: read again from it to see what follows.
-    const advance = i >= 0 ? i : chunk.length;
-    if (advance === 0) return { scannedTo: pos + chunk.length };
-    lowRunIn(chunk, last, advance);
-    pos += advance;
+    const i = findEntropyMarker(chunk, 0, chunk.length, (s, e) => {
+      if (e - s > longestLow && looksForeign(chunk, s, e)) longestLow = e - s;
+    });
+    if (i + 1 < chunk.length) return { marker: pos + i, longestLowRun: longestLow };
+    // An FF as the last byte of the chunk (i = length - 1): read again from it to see what follows.
+    if (i === 0) return { scannedTo: pos + chunk.length };
+    pos += i;
   }
   return { scannedTo: Math.min(pos, limitEnd) };
-}
-
-/** A run of this many bytes below 0x80 cannot be entropy-coded data. */
-const LOW_RUN_MIN = 256;
-
-/**
- * The longest run of bytes below 0x80 in chunk[from, to), when it is LOW_RUN_MIN or more
- * (else 0). Huffman-coded data has its high bit set about half the time, so 256 bytes in a
- * row without it are zeros or text the walk crossed (a gap inside a fragmented file), never
- * the image, unless it is a flat area (see looksForeign); real scan data does have long
- * stretches without an FF byte (smooth skies), which is why FF alone cannot tell. Only every LOW_RUN_MIN-th byte is looked at until one
- * is low, so the cost is a small fraction of a pass. Runs are not joined across read
- * chunks: a gap is whole clusters (512 bytes or more), so one part is always long enough.
- */
-function longestLowRun(chunk: Buffer, from: number, to: number): number {
-  let longest = 0;
-  let p = from + LOW_RUN_MIN - 1;
-  while (p < to) {
-    if (chunk[p] >= 0x80) {
-      p += LOW_RUN_MIN;
-      continue;
-    }
-    let s = p;
-    while (s > from && chunk[s - 1] < 0x80) s--;
-    let e = p + 1;
-    while (e < to && chunk[e] < 0x80) e++;
-    if (e - s >= LOW_RUN_MIN && e - s > longest && looksForeign(chunk, s, e)) longest = e - s;
-    p = e + LOW_RUN_MIN;
-  }
-  return longest;
 }
 
 /**

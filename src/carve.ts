@@ -4,6 +4,7 @@ import { RunsReader, readIntoAny } from './reader.js';
 import type { Carver, WalkResult } from '../carvers/types.js';
 import { buildSignatureTable } from '../carvers/registry.js';
 import { app1End, bareJpeg } from '../carvers/jpeg.js';
+import { leaseSearchMemory } from '../carvers/entropy-search.js';
 import type { RecoveredFile } from './record.js';
 
 /** How far one read of the scan reaches: large reads keep a card's reader busy. */
@@ -146,15 +147,19 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   }
 
   let firstRun = 0;
-  const buffer = Buffer.allocUnsafe(SCAN_CHUNK + HEAD);
-  const ahead = startReadAhead(disk, total);
+  // The chunks go where the JPEG end search runs (WebAssembly memory), so it searches them in place.
+  const lease = leaseSearchMemory(Array.from({ length: 1 + READ_AHEAD_CHUNKS }, () => SCAN_CHUNK + HEAD));
+  const buffer = lease?.buffers[0] ?? Buffer.allocUnsafe(SCAN_CHUNK + HEAD);
+  const ahead = startReadAhead(disk, total, lease?.buffers.slice(1));
   const chunkRuns = (at: number) => streamSpanToRuns(region.runs, starts, at, Math.min(SCAN_CHUNK + HEAD, total - at));
   try {
-    ahead?.request(0, chunkRuns(0));
+    for (let k = 0; k < READ_AHEAD_CHUNKS - 1 && k * SCAN_CHUNK < total; k++) ahead?.request(k * SCAN_CHUNK, chunkRuns(k * SCAN_CHUNK));
     for (let chunkStart = 0; chunkStart < total; chunkStart += SCAN_CHUNK) {
       const chunk = ahead?.take(chunkStart) ?? buffer.subarray(0, readIntoAny(stream, buffer.subarray(0, Math.min(SCAN_CHUNK + HEAD, total - chunkStart)), chunkStart));
-      // The next chunk is read while this one is worked on (unless unreadable sectors turned up: then read with care).
-      if (ahead && chunkStart + SCAN_CHUNK < total && disk.directFile?.()) ahead.request(chunkStart + SCAN_CHUNK, chunkRuns(chunkStart + SCAN_CHUNK));
+      // The chunks ahead are read while this one is worked on (unless unreadable sectors turned up: then read with care).
+      // The slot the last chunk came in is free again: it takes the one furthest ahead.
+      const furthest = chunkStart + (READ_AHEAD_CHUNKS - 1) * SCAN_CHUNK;
+      if (ahead && furthest < total && disk.directFile?.()) ahead.request(furthest, chunkRuns(furthest));
       const nextAt = chunkStart + SCAN_CHUNK;
       view.show(chunkStart, chunk, ahead ? () => ahead.peek(nextAt) : undefined);
       const chunkEnd = Math.min(chunkStart + SCAN_CHUNK, total);
@@ -178,18 +183,26 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
     }
   } finally {
     ahead?.close();
+    lease?.release();
   }
   return { files, rejected, bytesScanned: total };
 }
+
+/**
+ * Chunks the read-ahead thread holds: the one being worked on and the ones it reads next.
+ * More than two keep the reads going through a stretch of slow work (a run of photos after a
+ * run of video), so the card is read in about the time the reading alone takes.
+ */
+const READ_AHEAD_CHUNKS = 4;
 
 /** Regions this small are read in less time than a thread takes to start. */
 const READ_AHEAD_MIN = 64 * 1024 * 1024;
 
 /** A read-ahead thread for a scan of `total` bytes of `disk`, when plain reads of a file can serve it. */
-function startReadAhead(disk: Reader, total: number): ReadAheadOnDisk | undefined {
+function startReadAhead(disk: Reader, total: number, slots?: Buffer[]): ReadAheadOnDisk | undefined {
   const direct = total >= READ_AHEAD_MIN ? disk.directFile?.() : undefined;
   if (!direct) return undefined;
-  const ahead = new ReadAhead(direct.path, SCAN_CHUNK + HEAD);
+  const ahead = new ReadAhead(direct.path, SCAN_CHUNK + HEAD, slots ?? READ_AHEAD_CHUNKS);
   return {
     request: (key, runs) => ahead.request(key, runs.map((r) => ({ offset: r.offset + direct.offset, length: r.length }))),
     take: (key) => ahead.take(key),

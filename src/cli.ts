@@ -4,10 +4,9 @@ import chalk from 'chalk';
 import { ByteSource } from './source/source.js';
 import { ExitCode, UserError } from './errors.js';
 import { toolVersion } from './version.js';
-import { infoCommand } from './commands/info.js';
-import { listCommand } from './commands/list.js';
-import { recoverCommand } from './commands/recover.js';
 import { readBadMap } from './badmap.js';
+import { endUnusedReadAhead, startReadAheadEarly } from './source/read-ahead.js';
+import { mark } from './timing.js';
 
 function volumeNumber(value: string): number {
   const n = Number(value);
@@ -45,15 +44,19 @@ function withScanOptions(cmd: Command): Command {
  * Open the source (with --bad-map's unreadable ranges), run the command, always close;
  * user errors become one line and an exit code.
  */
-async function withSource(sourcePath: string, opts: { badMap?: string }, run: (source: ByteSource) => number | Promise<number>): Promise<void> {
+async function withSource(sourcePath: string, opts: { badMap?: string; carve?: boolean }, scans: boolean, run: (source: ByteSource) => number | Promise<number>): Promise<void> {
   const map = opts.badMap ? readBadMap(opts.badMap) : undefined;
   const source = ByteSource.open(sourcePath, { knownBad: map?.ranges });
   try {
     if (map && map.extent !== source.size) {
       process.stderr.write(`cardrescue: warning: --bad-map ${opts.badMap} describes ${map.extent} bytes but ${sourcePath} has ${source.size}; is it this card's map?\n`);
     }
+    // The thread that reads ahead for the scan boots while the command's modules load.
+    const direct = scans && opts.carve !== false ? source.directFile() : undefined;
+    if (direct) startReadAheadEarly(direct.path);
     process.exitCode = await run(source);
   } finally {
+    endUnusedReadAhead();
     source.close();
   }
 }
@@ -78,7 +81,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output on stdout')
     .option('--bad-map <file>', 'GNU ddrescue mapfile of the source: its unread areas count as unreadable')
     .addHelpText('after', '\nExamples:\n  cardrescue info card.img\n  sudo cardrescue info /dev/sdb\n  cardrescue info card.img --bad-map card.map')
-    .action((src: string, opts) => withSource(src, opts, (s) => infoCommand(s, opts)));
+    .action((src: string, opts) => withSource(src, opts, false, async (s) => (await import('./commands/info.js')).infoCommand(s, opts)));
 
   withScanOptions(
     program
@@ -89,7 +92,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'no progress on stderr')
     .option('--json', 'machine-readable output on stdout')
     .addHelpText('after', '\nExamples:\n  cardrescue list card.img\n  cardrescue list --json /dev/sdb1 > files.json')
-    .action((src: string, opts) => withSource(src, opts, (s) => listCommand(s, opts)));
+    .action((src: string, opts) => withSource(src, opts, true, async (s) => (await import('./commands/list.js')).listCommand(s, opts)));
 
   withScanOptions(
     program
@@ -102,11 +105,12 @@ export function buildProgram(): Command {
     .option('--json', 'print report.json on stdout instead of the summary')
     .option('-q, --quiet', 'print nothing on success')
     .addHelpText('after', '\nExamples:\n  cardrescue recover card.img --out ~/rescued\n  sudo cardrescue recover /dev/sdb --out /media/backup/rescued\n  cardrescue recover card.img --bad-map card.map --out ~/rescued')
-    .action((src: string, opts) => withSource(src, opts, (s) => recoverCommand(s, opts)));
+    .action((src: string, opts) => withSource(src, opts, true, async (s) => (await import('./commands/recover.js')).recoverCommand(s, opts)));
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
+  mark('modules loaded');
   // https://no-color.org: any non-empty NO_COLOR, or --no-color, turns colour off whatever else says.
   if (argv.includes('--no-color') || (process.env.NO_COLOR ?? '') !== '') chalk.level = 0;
   const program = buildProgram();

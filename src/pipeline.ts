@@ -14,6 +14,7 @@ import { ExitCode, UserError } from './errors.js';
 import { reassembleRegion, type ReassembleStats } from './reassemble.js';
 import { reassembleBmffRegion } from './reassemble-bmff.js';
 import type { ProgressEvent } from './progress.js';
+import { mark } from './timing.js';
 
 export interface PipelineOptions {
   volume?: number;
@@ -76,7 +77,9 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
   const carvers = selectCarvers(options.types, { lastChunk: options.lastchunk, maxChunks: options.maxchunks, listBoxes: options.verbose });
   // With carving on, the orphan-folder sweep rides along the carving scan: one read of the card.
   const planOptions: PlanOptions = { validate: contentValidator(), startsFile: fileStartTest(), keepPartial: options.keepPartial, orphans: options.carve === false || options.carveOnly || options.sweepDuringScan === false ? true : 'defer' };
+  mark('pipeline start');
   const analysis = analyse(disk, { volume: options.volume, plan: planOptions });
+  mark('file systems read');
   if (options.carveOnly) for (const va of analysis.volumes) if (va.plan) forgetMetadata(va.plan);
   const files = analysis.volumes.flatMap((v) => v.plan?.files ?? []);
   const skipped = analysis.volumes.flatMap((v) => v.plan?.skipped ?? []);
@@ -99,6 +102,7 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
       onHead: sweep?.visit,
       onProgress: (done, found) => options.onProgress?.({ stage: 'scan', done: before + done, total: bytesTotal, found: { ...countByProvenance(files), carved: carvedSoFar + found } }),
     });
+    mark('scan done');
     let carved = region;
     if (plan && sweep) {
       const skippedBefore = plan.skipped.length;
@@ -107,6 +111,7 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
       skipped.push(...plan.skipped.slice(skippedBefore));
       outcome = settled.outcome;
       carved = settled.region;
+      mark('old folders settled');
     }
     before += outcome.bytesScanned;
     carvedSoFar += outcome.files.length;
@@ -122,6 +127,7 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
       skipped.push(...r.skipped);
       const total = (carving.reassembly ??= { candidates: 0, reassembled: 0, partial: 0, dropped: 0, trials: 0, unsearched: 0 });
       for (const k of Object.keys(total) as (keyof ReassembleStats)[]) total[k] += r.stats[k];
+      mark('JPEG reassembly');
       // MP4 / MOV / CR3 through their sample tables (src/reassemble-bmff.ts).
       const v = reassembleBmffRegion(disk, carved, found, outcome.rejected, plan, files, { keepPartial: options.keepPartial, maxGap: options.maxGap, maxCandidates: options.maxCandidates, verifyCarved: options.verifyJpeg ? 'all' : 'needed' });
       found = v.files;
@@ -129,6 +135,7 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
       skipped.push(...v.skipped);
       const bmff = (carving.reassemblyBmff ??= { candidates: 0, reassembled: 0, partial: 0, dropped: 0, trials: 0, unsearched: 0 });
       for (const k of Object.keys(bmff) as (keyof ReassembleStats)[]) bmff[k] += v.stats[k];
+      mark('BMFF reassembly');
     }
     if (plan) for (const f of found) if (f.provenance === 'carved') borrowName(f, plan);
     files.push(...found);

@@ -5,11 +5,13 @@ import { formatBytes } from '../format.js';
 import { ExitCode } from '../errors.js';
 import { createProgressReporter } from '../progress.js';
 import { markUnreadable } from '../badmap.js';
+import { mark } from '../timing.js';
 
 export function listCommand(source: ByteSource, opts: PipelineOptions & { json?: boolean; quiet?: boolean }): number {
   const progress = createProgressReporter({ quiet: opts.quiet });
   const { analysis, files, skipped } = runPipeline(source, { ...opts, onProgress: (e) => progress.update(e) });
   progress.stop();
+  mark('pipeline done');
   markUnreadable(files, source.badRanges);
   if (opts.json) {
     process.stdout.write(JSON.stringify({ files: files.map((f) => fileToReport(f, source.badRanges)), skipped }, null, 2) + '\n');

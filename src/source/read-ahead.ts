@@ -27,11 +27,15 @@ let fd = -1;
 try {
   fd = fs.openSync(workerData.path, fs.constants.O_RDONLY);
 } catch {}
-const slots = workerData.slots.map((s) => Buffer.from(s));
+let slots = [];
 parentPort.on('message', (m) => {
   if (m.close) {
     if (fd >= 0) fs.closeSync(fd);
     parentPort.close();
+    return;
+  }
+  if (m.slots) {
+    slots = m.slots.map((s) => Buffer.from(s.buffer, s.offset, s.length));
     return;
   }
   const buf = slots[m.slot];
@@ -57,6 +61,43 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** Slots a thread can be given at most (its state array is made before it knows). */
+const MAX_SLOTS = 8;
+
+/** A reading thread, booting or booted, not yet given its slots. */
+interface Thread {
+  path: string;
+  worker: Worker;
+  state: Int32Array;
+}
+
+function spawn(path: string): Thread {
+  const stateBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * 2 * MAX_SLOTS);
+  const state = new Int32Array(stateBuffer);
+  const worker = new Worker(WORKER_CODE, { eval: true, workerData: { path, state: stateBuffer } });
+  worker.unref();
+  // An error in the worker (it could not open the path) leaves its requests pending: `take` then falls back.
+  worker.on('error', () => state.fill(FAILED));
+  return { path, worker, state };
+}
+
+let started: Thread | undefined;
+
+/**
+ * Start the thread that will read `path` now, so that it boots (tens of milliseconds) while
+ * the rest of the tool loads and the file systems are read. The scan's ReadAhead takes it
+ * over; one that no scan wants is ended by `endUnusedReadAhead`.
+ */
+export function startReadAheadEarly(path: string): void {
+  endUnusedReadAhead();
+  started = spawn(path);
+}
+
+export function endUnusedReadAhead(): void {
+  started?.worker.postMessage({ close: true });
+  started = undefined;
+}
+
 export class ReadAhead {
   private readonly worker: Worker;
   private readonly state: Int32Array;
@@ -65,16 +106,21 @@ export class ReadAhead {
   private readonly asked: ({ key: number; length: number } | null)[];
   private next = 0;
 
-  constructor(path: string, slotSize: number, slotCount = 2) {
-    const stateBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * 2 * slotCount);
-    const shared = Array.from({ length: slotCount }, () => new SharedArrayBuffer(slotSize));
-    this.state = new Int32Array(stateBuffer);
-    this.slots = shared.map((s) => Buffer.from(s));
-    this.asked = shared.map(() => null);
-    this.worker = new Worker(WORKER_CODE, { eval: true, workerData: { path, state: stateBuffer, slots: shared } });
-    this.worker.unref();
-    // An error in the worker (it could not open the path) leaves its requests pending: `take` then falls back.
-    this.worker.on('error', () => this.state.fill(FAILED));
+  /**
+   * `slots`: the buffers to read into, each a view of a SharedArrayBuffer (the scan's, in the
+   * JPEG search's memory), or how many to make of `slotSize` bytes.
+   */
+  constructor(path: string, slotSize: number, slots: number | Buffer[] = 2) {
+    const views = typeof slots === 'number' ? Array.from({ length: slots }, () => Buffer.from(new SharedArrayBuffer(slotSize))) : slots;
+    if (views.some((v) => !(v.buffer instanceof SharedArrayBuffer))) throw new Error('read-ahead slots must be views of a SharedArrayBuffer');
+    if (views.length > MAX_SLOTS) throw new Error(`at most ${MAX_SLOTS} read-ahead slots`);
+    const thread = started?.path === path ? started : spawn(path);
+    if (thread === started) started = undefined;
+    this.worker = thread.worker;
+    this.state = thread.state;
+    this.slots = views;
+    this.asked = views.map(() => null);
+    this.worker.postMessage({ slots: views.map((v) => ({ buffer: v.buffer, offset: v.byteOffset, length: v.length })) });
   }
 
   /** Ask for `runs` (absolute offsets, total ≤ the slot size), read into the next free slot; `key` names the request. */

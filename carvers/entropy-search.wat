@@ -1,0 +1,117 @@
+;; The search for the marker that ends a JPEG's entropy-coded data (ITU T.81 B.1.1.5,
+;; F.1.2.3): the first FF that is not followed by 00 (a stuffed FF), D0-D7 (RSTn) or FF
+;; (a fill byte before a marker). Built into carvers/entropy-search-wasm.ts by
+;; `node tools/build-wasm.mjs`; test/entropy-search.test.ts checks the two agree.
+;;
+;; Why WebAssembly: entropy-coded data holds an FF about every 200 bytes, and calling
+;; Buffer.indexOf once per FF costs more than the search itself. Here 32 bytes are compared
+;; at a time and the FFs are handled without leaving the loop.
+(module
+  ;; Shared, so that the read-ahead thread can read the card straight into it.
+  (import "env" "memory" (memory 1 65536 shared))
+
+  ;; Set by findMarker when it passed 7 blocks of 32 bytes in a row below 0x80: a run of
+  ;; 256 such bytes cannot be missed, and in real scan data it is rare, so lowRun, which
+  ;; measures runs, need only be called when this is set.
+  (global $sawLow (mut i32) (i32.const 0))
+  (func (export "sawLow") (result i32) (global.get $sawLow))
+
+  ;; In [p, end): the position of the first marker's FF; end - 1 when the last byte is an
+  ;; FF and what follows it is not in hand; end when there is no marker.
+  ;;
+  ;; Every byte is looked at with the one after it, 32 at a time and without branching on
+  ;; the data: an FF followed by 00, D0-D7 or FF is no marker. (Skipping the byte after a
+  ;; stuffed FF, as a byte-by-byte search does, changes nothing: that byte is never FF.)
+  (func (export "findMarker") (param $p i32) (param $end i32) (result i32)
+    (local $n v128) (local $c0 v128) (local $c1 v128) (local $b i32) (local $lows i32) (local $saw i32)
+    (local $ff v128) (local $zero v128) (local $d0 v128) (local $eight v128)
+    (local.set $ff (i8x16.splat (i32.const 0xff)))
+    (local.set $d0 (i8x16.splat (i32.const 0xd0)))
+    (local.set $eight (i8x16.splat (i32.const 8)))
+    (block $tail
+      (loop $wide
+        ;; 32 bytes and the one after them.
+        (br_if $tail (i32.gt_u (i32.add (local.get $p) (i32.const 33)) (local.get $end)))
+        (local.set $c0 (v128.andnot
+            (i8x16.eq (v128.load align=1 (local.get $p)) (local.get $ff))
+            (v128.or
+              (v128.or
+                (i8x16.eq (local.tee $n (v128.load offset=1 align=1 (local.get $p))) (local.get $zero))
+                (i8x16.eq (local.get $n) (local.get $ff)))
+              (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
+        (local.set $c1 (v128.andnot
+            (i8x16.eq (v128.load offset=16 align=1 (local.get $p)) (local.get $ff))
+            (v128.or
+              (v128.or
+                (i8x16.eq (local.tee $n (v128.load offset=17 align=1 (local.get $p))) (local.get $zero))
+                (i8x16.eq (local.get $n) (local.get $ff)))
+              (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
+        ;; Blocks in a row without a high bit, counted without a branch.
+        (local.set $lows (i32.mul (i32.add (local.get $lows) (i32.const 1))
+          (i32.eqz (i8x16.bitmask (v128.or (v128.load align=1 (local.get $p)) (v128.load offset=16 align=1 (local.get $p)))))))
+        (local.set $saw (i32.or (local.get $saw) (i32.ge_u (local.get $lows) (i32.const 7))))
+        (if (v128.any_true (v128.or (local.get $c0) (local.get $c1)))
+          (then
+            (global.set $sawLow (local.get $saw))
+            (return (i32.add (local.get $p)
+              (i32.ctz (i32.or (i8x16.bitmask (local.get $c0)) (i32.shl (i8x16.bitmask (local.get $c1)) (i32.const 16))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+        (br $wide)))
+    ;; The last bytes, one at a time (a low run ending here still had 7 whole blocks above).
+    (global.set $sawLow (local.get $saw))
+    (loop $narrow
+      (if (i32.ge_u (local.get $p) (local.get $end)) (then (return (local.get $end))))
+      (if (i32.eq (i32.load8_u (local.get $p)) (i32.const 0xff))
+        (then
+          (if (i32.ge_u (i32.add (local.get $p) (i32.const 1)) (local.get $end)) (then (return (local.get $p))))
+          (local.set $b (i32.load8_u offset=1 (local.get $p)))
+          (if (i32.eqz (i32.or (i32.or (i32.eqz (local.get $b)) (i32.eq (local.get $b) (i32.const 0xff)))
+                               (i32.lt_u (i32.sub (local.get $b) (i32.const 0xd0)) (i32.const 8))))
+            (then (return (local.get $p))))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $narrow))
+    (unreachable))
+
+  ;; Where the last run lowRun found ends.
+  (global $runEnd (mut i32) (i32.const 0))
+  (func (export "runEnd") (result i32) (global.get $runEnd))
+
+  ;; The next run of 256 or more bytes below 0x80 in [from, to), probing from p every 256
+  ;; bytes: its start (its end from runEnd), or -1. The 00 after a stuffed FF is not scan
+  ;; data and ends a run. Runs shorter than 256 are stepped over.
+  (func (export "lowRun") (param $from i32) (param $to i32) (param $p i32) (result i32)
+    (local $s i32) (local $e i32)
+    (loop $probe
+      (if (i32.ge_u (local.get $p) (local.get $to)) (then (return (i32.const -1))))
+      (if (i32.ge_u (i32.load8_u (local.get $p)) (i32.const 0x80))
+        (then
+          (local.set $p (i32.add (local.get $p) (i32.const 256)))
+          (br $probe)))
+      ;; A low byte at p: the run around it.
+      (local.set $s (local.get $p))
+      (if (i32.eq (i32.load8_u (i32.sub (local.get $p) (i32.const 1))) (i32.const 0xff))
+        (then (local.set $s (i32.add (local.get $p) (i32.const 1))))
+        (else
+          (block $start
+            (loop $back
+              (br_if $start (i32.le_u (local.get $s) (local.get $from)))
+              (br_if $start (i32.ge_u (i32.load8_u (i32.sub (local.get $s) (i32.const 1))) (i32.const 0x80)))
+              (if (i32.ge_u (local.get $s) (i32.add (local.get $from) (i32.const 2)))
+                (then (br_if $start (i32.eq (i32.load8_u (i32.sub (local.get $s) (i32.const 2))) (i32.const 0xff)))))
+              (local.set $s (i32.sub (local.get $s) (i32.const 1)))
+              (br $back)))))
+      (local.set $e (select (local.get $s) (i32.add (local.get $p) (i32.const 1)) (i32.gt_u (local.get $s) (local.get $p))))
+      (block $stop
+        (loop $forward
+          (br_if $stop (i32.ge_u (local.get $e) (local.get $to)))
+          (br_if $stop (i32.ge_u (i32.load8_u (local.get $e)) (i32.const 0x80)))
+          (local.set $e (i32.add (local.get $e) (i32.const 1)))
+          (br $forward)))
+      (if (i32.ge_u (i32.sub (local.get $e) (local.get $s)) (i32.const 256))
+        (then
+          (global.set $runEnd (local.get $e))
+          (return (local.get $s))))
+      (local.set $p (i32.add (local.get $e) (i32.const 256)))
+      (br $probe))
+    (unreachable))
+)
