@@ -149,7 +149,7 @@ const t0 = Date.now();
 const shots = buildCorpus({ samples, workDir, quick });
 const results = {
   date: new Date().toISOString(), mode: quick ? 'quick' : 'full', samples,
-  tools: Object.fromEntries(active.map((t) => [t.name, t.name === 'cardrescue' ? 'dist/src/cli.js' : which(t.cmds[0])])),
+  tools: Object.fromEntries(active.map((t) => [t.name, t.name === 'cardrescue' ? 'dist/cardrescue.js' : which(t.cmds[0])])),
   scenarios: [],
 };
 

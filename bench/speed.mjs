@@ -42,7 +42,7 @@ if (flag('--help') || flag('-h')) {
   --tool      only these measurements: ${TOOLS.join(', ')}
   --repeat N  run every measurement N times (cache dropped each time), report the fastest run
               and the highest peak RSS (the raw read always runs at least 3 times)
-  --profile   also run \`node --cpu-prof .../cli.js list\` on the JPEG and video cards, summarise the profiles
+  --profile   also run \`node --cpu-prof .../cardrescue.js list\` on the JPEG and video cards, summarise the profiles
   --outdir D  write the recovered files under D (default bench/work/speed/out; deleted after
               each measurement unless --keep); needs about the card's data size free
   --keep      keep the recovered files
@@ -95,12 +95,14 @@ function machine() {
 // Others may rebuild dist/ while we measure: compile the working tree once, into a private
 // snapshot (same tsconfig, other outDir), and run every cardrescue measurement from it.
 const snapshot = path.join(workDir, 'build');
-const cli = path.join(snapshot, 'src', 'cli.js');
+const cli = path.join(snapshot, 'cardrescue.js');
 
 function buildCardrescue() {
   const t0 = Date.now();
   fs.rmSync(snapshot, { recursive: true, force: true });
   const r = run('npx', ['tsc', '-p', '.', '--outDir', snapshot], { cwd: repoRoot, check: false });
+  // The same one-file bundle `npm run build` makes of dist/ (what `cardrescue` runs).
+  const bundled = run('node', [path.join(repoRoot, 'tools/bundle.mjs'), snapshot], { cwd: repoRoot, check: false });
   const git = (...a) => run('git', ['-C', repoRoot, ...a], { check: false }).stdout.trim();
   const js = fs.existsSync(snapshot) ? walk(snapshot).filter((f) => f.endsWith('.js')) : [];
   const hash = createHash('sha256');
@@ -111,13 +113,14 @@ function buildCardrescue() {
     dirty: git('status', '--porcelain', '--', 'src', 'parsers', 'carvers').split('\n').filter(Boolean),
     tsc: r.status === 0 ? 'ok' : `exit ${r.status}, ${tscOut.length} type errors (JavaScript emitted anyway): ${tscOut.slice(0, 2).join(' / ')}`,
     tscSeconds: Math.round((Date.now() - t0) / 100) / 10,
-    command: `npx tsc -p . --outDir ${path.relative(repoRoot, snapshot)}`,
+    bundle: bundled.status === 0 ? 'ok' : `exit ${bundled.status}: ${(bundled.stderr || '').trim().split('\n')[0]}`,
+    command: `npx tsc -p . --outDir ${path.relative(repoRoot, snapshot)} && node tools/bundle.mjs ${path.relative(repoRoot, snapshot)}`,
     build: path.relative(repoRoot, snapshot),
     buildSha256: hash.digest('hex').slice(0, 12),
   };
   log(`cardrescue ${info.head}${info.dirty.length ? ` + ${info.dirty.length} uncommitted changes` : ''}: tsc ${info.tsc}; build ${info.buildSha256}`);
   if (!fs.existsSync(cli) || run('node', [cli, '--help'], { check: false }).status !== 0) {
-    console.error(`bench/speed.mjs: ${path.relative(repoRoot, cli)} missing or not runnable after tsc:\n${tscOut.join('\n')}`);
+    console.error(`bench/speed.mjs: ${path.relative(repoRoot, cli)} missing or not runnable after tsc and the bundle (${info.bundle}):\n${tscOut.join('\n')}`);
     process.exit(1);
   }
   return info;

@@ -16,6 +16,6 @@ const image = path.join(tmp, 'demo-card.img');
 fs.writeFileSync(image, zlib.gunzipSync(fs.readFileSync(path.join(root, 'fixtures/demo-card.img.gz'))));
 fs.rmSync(out, { recursive: true, force: true });
 console.log(`$ cardrescue recover ${image} --out ${path.relative(process.cwd(), out) || out}\n`);
-const r = spawnSync(process.execPath, [path.join(root, 'dist/src/cli.js'), 'recover', image, '--out', out], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, [path.join(root, 'dist/cardrescue.js'), 'recover', image, '--out', out], { stdio: 'inherit' });
 fs.rmSync(tmp, { recursive: true, force: true });
 process.exitCode = r.status ?? 1;

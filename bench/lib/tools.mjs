@@ -17,7 +17,7 @@ function timed(cmd, args, opts) {
 }
 
 export function makeTools({ repoRoot, workDir }) {
-  const cli = path.join(repoRoot, 'dist', 'src', 'cli.js');
+  const cli = path.join(repoRoot, 'dist', 'cardrescue.js');
   return [
     {
       name: 'cardrescue',
@@ -26,7 +26,7 @@ export function makeTools({ repoRoot, workDir }) {
       check: () => {
         if (!fs.existsSync(cli)) return `${cli} missing: run \`npm ci\` or \`npx tsc -p .\` first`;
         const r = run('node', [cli, '--help'], { check: false, timeoutSec: 60 });
-        return r.status === 0 ? null : `\`node dist/src/cli.js --help\` fails: ${r.stderr.trim().split('\n')[0]}`;
+        return r.status === 0 ? null : `\`node dist/cardrescue.js --help\` fails: ${r.stderr.trim().split('\n')[0]}`;
       },
       run: (sc, out, { timeoutSec }) =>
         timed('node', [cli, 'recover', sc.image, '--out', out], { timeoutSec }),

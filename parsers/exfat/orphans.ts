@@ -104,6 +104,7 @@ function mayFollowInDirectory(t: number): boolean {
 export function scanDirectoryCluster(bytes: Buffer, upcase?: UpcaseTable): DirClusterScan | null {
   const slots = Math.floor(bytes.length / ENTRY_SIZE);
   if (slots === 0) return null;
+  if (cannotBeDirectoryCluster(bytes, slots)) return null;
   const parsed = parseEntrySets(bytes.subarray(0, slots * ENTRY_SIZE), { stopAtEnd: false, includeDeleted: true, upcase });
   const covered = new Uint8Array(slots);
   for (const s of parsed.sets) covered.fill(1, s.offset / ENTRY_SIZE, s.offset / ENTRY_SIZE + s.entryCount);
@@ -153,6 +154,27 @@ export function scanDirectoryCluster(bytes: Buffer, upcase?: UpcaseTable): DirCl
   // The cluster must open with its sets (a damaged set or two may come first), and hold few strays.
   if (firstSet - lead > MAX_SECONDARY_COUNT + 1 || implausible > Math.max(1, setSlots / 4)) return null;
   return { kind: 'dir', lead, ended, openSlot, sets: parsed.sets, implausible };
+}
+
+/**
+ * What the verdict below will be null for, told from the entry types alone, before parsing:
+ * most clusters the sweep's head test lets through are file data. A cluster cannot open with
+ * more secondary entries than one set has (no File entry comes before them to own them). And
+ * in-use primaries other than File never belong to a set, so each is a stray: more of them
+ * than a quarter of the slots sets could fill at most is more than the verdict allows.
+ */
+function cannotBeDirectoryCluster(bytes: Buffer, slots: number): boolean {
+  let lead = 0;
+  while (lead < slots && isSecondaryType(bytes[lead * ENTRY_SIZE])) lead++;
+  if (lead > MAX_SECONDARY_COUNT) return true;
+  let strays = 0;
+  let setTypes = 0;
+  for (let k = 0; k < slots; k++) {
+    const t = bytes[k * ENTRY_SIZE];
+    if (t === TYPE_FILE || t === TYPE_FILE_DELETED || isSecondaryType(t)) setTypes++;
+    else if (t & IN_USE) strays++;
+  }
+  return strays > Math.max(1, setTypes / 4);
 }
 
 /** A swept cluster that passed `scanDirectoryCluster`. */
@@ -258,7 +280,8 @@ export function buildOrphanFolders(swept: Map<number, SweptCluster>, clusterSize
       const fits = tails.filter((c) => {
         const s = swept.get(c)!;
         if (assigned.has(c)) return false;
-        const both = Buffer.concat([last.bytes.subarray(at), s.bytes]);
+        // Only the set at `at` matters: a set is 19 entries at most.
+        const both = Buffer.concat([last.bytes.subarray(at), s.bytes]).subarray(0, (MAX_SECONDARY_COUNT + 1) * ENTRY_SIZE);
         const first = parseEntrySets(both, { stopAtEnd: false, includeDeleted: true, upcase }).sets[0];
         return first !== undefined && first.offset === 0 && first.entryCount * ENTRY_SIZE > last.bytes.length - at;
       });
@@ -275,11 +298,36 @@ export function buildOrphanFolders(swept: Map<number, SweptCluster>, clusterSize
 
   return groups
     .map((g) => {
-      const bytes = Buffer.concat(g.clusters.map((c) => swept.get(c)!.bytes));
-      const sets = parseEntrySets(bytes, { stopAtEnd: false, includeDeleted: true, upcase }).sets;
+      const sets = setsAcross(g.clusters.map((c) => swept.get(c)!), upcase);
       return { first: g.clusters[0], clusters: g.clusters, sets, joins: g.joins, startsMidSet: swept.get(g.clusters[0])!.scan.lead > 0 };
     })
     .sort((a, b) => a.first - b.first);
+}
+
+/**
+ * The entry sets of a folder's clusters in order: what parsing their bytes joined gives,
+ * without parsing every cluster a second time. Each cluster's own sets (from its scan) stay
+ * as they are, moved to their place in the folder; only a set a cluster leaves open at its end
+ * (its openSlot) is parsed again, over the bytes from it on. That set's secondaries are all
+ * the next cluster's lead, so the next cluster's own sets come after it, as in a joined parse.
+ * Exported for test/exfat/orphans.test.ts, which holds it to the joined parse.
+ */
+export function setsAcross(clusters: readonly SweptCluster[], upcase?: UpcaseTable): ExfatFileSet[] {
+  const sets: ExfatFileSet[] = [];
+  let base = 0;
+  for (let i = 0; i < clusters.length; i++) {
+    const { bytes, scan } = clusters[i];
+    // Copies, as a parse of their own would give: whoever takes a folder's sets may add notes.
+    for (const set of scan.sets) sets.push({ ...set, offset: base + set.offset, notes: [...set.notes] });
+    if (scan.openSlot !== undefined && i + 1 < clusters.length) {
+      const at = scan.openSlot * ENTRY_SIZE;
+      const window = Buffer.concat([bytes.subarray(at), ...clusters.slice(i + 1).map((c) => c.bytes)].slice(0, 3)).subarray(0, (MAX_SECONDARY_COUNT + 1) * ENTRY_SIZE);
+      const open = parseEntrySets(window, { stopAtEnd: false, includeDeleted: true, upcase }).sets[0];
+      if (open && open.offset === 0) sets.push({ ...open, offset: base + at });
+    }
+    base += bytes.length;
+  }
+  return sets;
 }
 
 /** Where an old folder goes, and whether any part of that path is made up. */

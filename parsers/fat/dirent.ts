@@ -225,28 +225,43 @@ function recoverLeadByte(raw: Buffer, checksum: number): number | undefined {
  * else siblings with the same prefix of any extension; else, with no sibling of that prefix at
  * all, the camera naming the prefix belongs to (DCF_LEADS).
  */
-export function guessLeadFromSiblings(lostName: string, siblings: string[]): string | undefined {
+export function guessLeadFromSiblings(lostName: string, siblings: readonly string[]): string | undefined {
   const m = /^\?([A-Z0-9_]{2,3})[A-Z0-9_]*(\.[A-Z0-9]{1,3})?$/i.exec(lostName);
   if (!m) return undefined;
   const stem = m[1].toUpperCase();
   const ext = (m[2] ?? '').toUpperCase();
+  const letters = siblingLeads(siblings, stem, ext);
+  if (letters.size > 0) return letters.size === 1 ? [...letters][0] : undefined;
+  // Siblings of another extension with the same stem (IMG_5001.JPG beside ?MG_0009.CR3).
+  const anyExt = siblingLeads(siblings, stem, null);
+  if (anyExt.size > 0) return anyExt.size === 1 ? [...anyExt][0] : undefined;
+  return DCF_LEADS.get(stem.slice(0, 3));
+}
+
+/** Per folder's sibling list: the first letters found for each stem (and extension, or any). */
+const leadsBySiblings = new WeakMap<readonly string[], Map<string, Set<string>>>();
+
+/**
+ * The first letters of the live siblings whose next letters are `stem` (and whose extension
+ * is `ext`, when given). Kept per sibling list: a folder of 1000 photos with 100 deleted asks
+ * 100 times, and the list is walked once per stem.
+ */
+function siblingLeads(siblings: readonly string[], stem: string, ext: string | null): Set<string> {
+  let cache = leadsBySiblings.get(siblings);
+  if (!cache) leadsBySiblings.set(siblings, (cache = new Map()));
+  const key = `${stem}|${ext ?? '*'}`;
+  const known = cache.get(key);
+  if (known) return known;
   const letters = new Set<string>();
   for (const s of siblings) {
     if (s.startsWith('?') || s.length < 2) continue;
     const upper = s.toUpperCase();
-    const sExt = upper.includes('.') ? upper.slice(upper.lastIndexOf('.')) : '';
-    if (upper.slice(1, 1 + stem.length) === stem && sExt === ext) letters.add(upper[0]);
+    if (upper.slice(1, 1 + stem.length) !== stem) continue;
+    if (ext !== null && (upper.includes('.') ? upper.slice(upper.lastIndexOf('.')) : '') !== ext) continue;
+    letters.add(upper[0]);
   }
-  if (letters.size > 0) return letters.size === 1 ? [...letters][0] : undefined;
-  // Siblings of another extension with the same stem (IMG_5001.JPG beside ?MG_0009.CR3).
-  const anyExt = new Set<string>();
-  for (const s of siblings) {
-    if (s.startsWith('?') || s.length < 2) continue;
-    const upper = s.toUpperCase();
-    if (upper.slice(1, 1 + stem.length) === stem) anyExt.add(upper[0]);
-  }
-  if (anyExt.size > 0) return anyExt.size === 1 ? [...anyExt][0] : undefined;
-  return DCF_LEADS.get(stem.slice(0, 3));
+  cache.set(key, letters);
+  return letters;
 }
 
 /**

@@ -56,9 +56,9 @@ function chooseFat(volume: Reader, layout: FatLayout, diagnostics: Diagnostics):
     const raw = volume.read(layout.fatOffset + i * layout.fatSize, layout.fatSize);
     copies.push(FatTable.decode(raw, layout.type, layout.clusterCount));
   }
-  const score = (t: FatTable) => t.countInvalidLinks() + ((t.entries[0] & 0xff) === (layout.media & 0xff) ? 0 : 1);
+  const scores = copies.map((t) => t.countInvalidLinks() + ((t.entries[0] & 0xff) === (layout.media & 0xff) ? 0 : 1));
   let best = layout.activeFatOnly !== undefined && layout.activeFatOnly < copies.length ? layout.activeFatOnly : 0;
-  for (let i = 0; i < copies.length; i++) if (score(copies[i]) < score(copies[best])) best = i;
+  for (let i = 0; i < copies.length; i++) if (scores[i] < scores[best]) best = i;
   for (let i = 0; i < copies.length; i++) {
     if (i === best) continue;
     const diff = copies[best].countDifferences(copies[i]);

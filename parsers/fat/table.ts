@@ -30,7 +30,16 @@ export class FatTable {
       for (let c = 0; c < limit; c++) entries[c] = normalise(raw.readUInt16LE(c * 2), 0xfff7);
     } else {
       const limit = Math.min(n, raw.length >> 2);
-      for (let c = 0; c < limit; c++) entries[c] = normalise(raw.readUInt32LE(c * 4) & 0x0fffffff, 0x0ffffff7);
+      // A FAT32 of a big card has millions of entries: read them as words where the host's order allows.
+      if (LITTLE_ENDIAN && raw.byteOffset % 4 === 0) {
+        entries.set(new Uint32Array(raw.buffer, raw.byteOffset, limit));
+        for (let c = 0; c < limit; c++) {
+          const v = entries[c] & 0x0fffffff;
+          entries[c] = v < 0x0ffffff7 ? v : normalise(v, 0x0ffffff7);
+        }
+      } else {
+        for (let c = 0; c < limit; c++) entries[c] = normalise(raw.readUInt32LE(c * 4) & 0x0fffffff, 0x0ffffff7);
+      }
     }
     return new FatTable(entries, type);
   }
@@ -68,6 +77,8 @@ export class FatTable {
     return diff;
   }
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function normalise(value: number, badMarker: number): number {
   if (value > badMarker) return FatTable.EOC;

@@ -10,6 +10,7 @@ import {
 import { BufferReader, RunsReader } from '../../src/reader.js';
 import type { FileSystem, FsEntry } from '../../parsers/types.js';
 import { ExfatImage, makeEntrySet, type ImageOptions } from './image.js';
+import { setsAcross, type SweptCluster } from '../../parsers/exfat/orphans.js';
 
 function bytes(n: number, seed: number): Buffer {
   const b = Buffer.alloc(n);
@@ -249,6 +250,42 @@ describe('exFAT directory clusters, judged alone', () => {
     const scan = scanDirectoryCluster(c);
     expect(scan).toMatchObject({ kind: 'dir', implausible: 3 });
     expect(scan!.sets.map((s) => s.name)).toEqual(['A.JPG', 'B.JPG', 'C.JPG', 'D.JPG']);
+  });
+
+  it('gives the sets of a folder as one parse of its clusters joined would, sets across boundaries included', () => {
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    let straddling = 0;
+    let checked = 0;
+    for (let round = 0; round < 150; round++) {
+      const clusterSize = [512, 1024, 4096][round % 3];
+      // Sets of 3 to 19 entries, some deleted, some damaged, some gaps of zeros, over 2 to 4 clusters.
+      const parts: Buffer[] = [];
+      const total = clusterSize * (2 + (round % 3));
+      let length = 0;
+      while (length < total - 700) {
+        const k = rnd(10);
+        const name = 'N'.repeat(1 + rnd(k < 2 ? 240 : 20)) + `_${round}_${length}.JPG`;
+        const part = k === 9 ? Buffer.alloc(32 * (1 + rnd(3))) : makeEntrySet({ name, firstCluster: 10 + rnd(1000), dataLength: 1 + rnd(1e6), deleted: k === 7, badChecksum: k === 8 });
+        parts.push(part);
+        length += part.length;
+      }
+      const bytes = Buffer.concat([...parts, Buffer.alloc(total - length)]);
+      const clusters: SweptCluster[] = [];
+      for (let i = 0; i * clusterSize < total; i++) {
+        const b = Buffer.from(bytes.subarray(i * clusterSize, (i + 1) * clusterSize));
+        const scan = scanDirectoryCluster(b);
+        if (!scan) break; // a cluster the sweep would not keep: the folder ends before it
+        clusters.push({ cluster: 100 + i, bytes: b, scan });
+        if (scan.openSlot !== undefined) straddling++;
+      }
+      if (clusters.length < 2) continue;
+      const joined = parseEntrySets(Buffer.concat(clusters.map((c) => c.bytes)), { stopAtEnd: false, includeDeleted: true }).sets;
+      expect(setsAcross(clusters)).toEqual(joined);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(50);
+    expect(straddling).toBeGreaterThan(20);
   });
 
   it('refuses data: random bytes, and a valid set lost among junk', () => {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const FIXTURES = path.join(ROOT, 'fixtures');
 export const SAMPLES = path.resolve(ROOT, '../shared/samples');
-export const CLI = path.join(ROOT, 'dist/src/cli.js');
+export const CLI = path.join(ROOT, 'dist/cardrescue.js');
 
 export interface ManifestFile {
   path: string;
