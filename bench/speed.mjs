@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GiB, SPEED_IMAGES, ensureImage, shotPools } from './lib/speed-images.mjs';
 import { TIME, canDropCaches, measure, dirStats } from './lib/speed-measure.mjs';
 import { summariseProfile, formatProfile } from './lib/speed-profile.mjs';
@@ -22,7 +22,8 @@ const repoRoot = path.resolve(benchDir, '..');
 const workDir = path.join(benchDir, 'work', 'speed');
 const samples = path.resolve(process.env.BENCH_SAMPLES ?? path.join(repoRoot, '..', 'shared', 'samples'));
 const reader = path.join(benchDir, 'lib', 'speed-read.mjs');
-const CHUNK = 8 * 1024 * 1024; // cardrescue's scan chunk (src/carve.ts SCAN_CHUNK)
+/** cardrescue's scan chunk (src/carve.ts SCAN_CHUNK), read from the build once it is made. */
+let CHUNK = 0;
 const MB = 1e6;
 
 // ---- arguments ------------------------------------------------------------------------------
@@ -173,6 +174,7 @@ function measureTool(tool, img, { cold, timeoutSec }) {
   m = all.reduce((best, x) => (x.seconds < best.seconds ? x : best));
   const res = {
     tool, seconds: m.seconds, exit: m.exit, timedOut: m.timedOut || undefined, timeoutSec: m.timedOut ? timeoutSec : undefined,
+    chunk: tool === 'raw' ? CHUNK : undefined,
     peakRssMB: maxRssKB != null ? maxRssKB / 1024 : null, userSec: m.userSec, sysSec: m.sysSec,
     cpuPercent: m.cpuPercent, minorFaults: m.minorFaults, majorFaults: m.majorFaults, firstRunSeconds: m.firstRunSeconds,
     allSeconds, loadAvg1: all.map((x) => x.loadAvg1),
@@ -218,7 +220,7 @@ function rows(results) {
     for (const r of img.runs) {
       const mbps = img.size / MB / r.seconds;
       const rawMBps = raw ? img.size / MB / raw.seconds : null;
-      const label = r.tool === 'raw' ? 'raw read (node, 8 MiB)' : r.tool === 'photorec' ? 'PhotoRec' : `cardrescue ${r.tool}`;
+      const label = r.tool === 'raw' ? `raw read (node, ${r.chunk / 1048576} MiB)` : r.tool === 'photorec' ? 'PhotoRec' : `cardrescue ${r.tool}`;
       out.push([img.key, fmtSize(img.size), label,
         r.timedOut ? `> ${r.timeoutSec}` : r.seconds.toFixed(1),
         r.timedOut ? `< ${mbps.toFixed(0)}` : mbps.toFixed(0),
@@ -288,6 +290,9 @@ results.buildSeconds = Math.round((Date.now() - t0) / 1000);
 
 // 2. cardrescue as it is right now
 results.cardrescue = buildCardrescue();
+// The baseline reads in cardrescue's own chunk size, as its scan does.
+CHUNK = (await import(pathToFileURL(path.join(snapshot, 'src', 'carve.js')).href)).SCAN_CHUNK;
+results.cardrescue.scanChunk = CHUNK;
 const cold = canDropCaches();
 results.pageCache = cold ? 'dropped before every measurement (sync; echo 3 > /proc/sys/vm/drop_caches)'
   : 'could not drop the page cache: every measurement was run twice, the second (warm) run is reported';

