@@ -122,35 +122,116 @@ export function writeRecovered(source: Reader, file: RecoveredFile, outDir: stri
   return { path: rel, sha256: hash.digest('hex') };
 }
 
+/** Writes in flight at once: each holds one chunk-sized buffer until the disk has taken it. */
+const WRITES_IN_FLIGHT = 4;
+
 /**
- * writeRecovered that lets the event loop run between chunks, so a signal handler can ask
- * it to stop: then the unfinished file is removed and the result is null.
+ * Copies recovered files into the output folder with the writes overlapping the reads: the
+ * source is read (and hashed) in order on this thread, one file after the other, while the
+ * libuv pool writes the chunks already read. At most WRITES_IN_FLIGHT chunks are in flight,
+ * each in a buffer of its own that is reused once the disk has it (a fresh 4 MiB buffer per
+ * read costs page faults several times the copy: 0.55 s against 0.09 s per GiB on this VM).
+ *
+ * `write` returns once the whole file is read and its writes are queued; its `done`
+ * settles when the file is on disk (closed, time restored), or rejects with the output error.
+ * After a failed write nothing more is written: later files come back null.
  */
-export async function writeRecoveredAsync(
-  source: Reader,
-  file: RecoveredFile,
-  outDir: string,
-  relPath: string,
-  shouldStop: () => boolean = () => false,
-): Promise<WriteResult | null> {
-  const { fd, rel, full } = openUnique(outDir, relPath);
-  const hash = crypto.createHash('sha256');
-  try {
-    for (const buf of fileChunks(source, file)) {
-      hash.update(buf);
-      writeAll(fd, buf);
-      await yieldToEventLoop();
-      if (shouldStop()) {
+export class OutputWriter {
+  private readonly free: Buffer[] = [];
+  private readonly waiters: (() => void)[] = [];
+  private failure: unknown;
+
+  constructor(
+    private readonly source: Reader,
+    private readonly outDir: string,
+    slots = WRITES_IN_FLIGHT,
+  ) {
+    for (let i = 0; i < slots; i++) this.free.push(Buffer.allocUnsafe(CHUNK));
+  }
+
+  /** A write has failed (the output disk is full, or went away): stop. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  async write(file: RecoveredFile, relPath: string, shouldStop: () => boolean = () => false): Promise<{ done: Promise<WriteResult | null> }> {
+    if (this.failed) return { done: Promise.resolve(null) };
+    const { fd, rel, full } = openUnique(this.outDir, relPath);
+    const hash = crypto.createHash('sha256');
+    const writes: Promise<unknown>[] = [];
+    let stopped = false;
+    let position = 0;
+    try {
+      outer: for (const run of file.runs) {
+        for (let done = 0; done < run.length; ) {
+          // A turn of the event loop per chunk, so a signal handler can ask to stop.
+          await yieldToEventLoop();
+          if (shouldStop() || this.failed) {
+            stopped = true;
+            break outer;
+          }
+          const buf = await this.acquire();
+          const want = Math.min(CHUNK, run.length - done);
+          const got = readIntoAny(this.source, buf.subarray(0, want), run.offset + done);
+          if (got === 0) {
+            this.release(buf);
+            break;
+          }
+          hash.update(buf.subarray(0, got));
+          writes.push(this.writeAt(fd, buf, got, position));
+          position += got;
+          done += got;
+        }
+      }
+    } catch (err) {
+      // A read that threw (not a bad sector: those read as zeros): no half file is left behind.
+      await Promise.allSettled(writes);
+      discard(fd, full);
+      throw err;
+    }
+    const sha256 = stopped ? '' : hash.digest('hex');
+    const done = Promise.all(writes).then((errors) => {
+      const own = errors.find((e) => e !== undefined);
+      if (own !== undefined || stopped) {
         discard(fd, full);
+        if (own !== undefined) throw outputError(full, own);
         return null;
       }
-    }
-  } catch (err) {
-    discard(fd, full);
-    throw outputError(full, err);
+      finish(fd, full, file);
+      return { path: rel, sha256 };
+    });
+    return { done };
   }
-  finish(fd, full, file);
-  return { path: rel, sha256: hash.digest('hex') };
+
+  private acquire(): Promise<Buffer> {
+    const buf = this.free.pop();
+    if (buf) return Promise.resolve(buf);
+    return new Promise((resolve) => this.waiters.push(() => resolve(this.free.pop()!)));
+  }
+
+  private release(buf: Buffer): void {
+    this.free.push(buf);
+    this.waiters.shift()?.();
+  }
+
+  /**
+   * Write buf[0, length) at `position`, all of it; the buffer goes back to the pool either way.
+   * Resolves with the error when it failed (and then nothing more is written), else undefined.
+   */
+  private writeAt(fd: number, buf: Buffer, length: number, position: number): Promise<unknown> {
+    return new Promise((resolve) => {
+      const step = (from: number) => {
+        fs.write(fd, buf, from, length - from, position + from, (err, n) => {
+          if (!err && n > 0 && from + n < length) return step(from + n);
+          const failure = err ?? (n === 0 ? Object.assign(new Error('no bytes written'), { code: 'EIO' }) : undefined);
+          if (failure !== undefined) this.failure ??= failure;
+          this.release(buf);
+          resolve(failure);
+        });
+      };
+      step(0);
+    });
+  }
 }
 
 /** One turn of the event loop: pending signals get handled. */

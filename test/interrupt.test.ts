@@ -69,21 +69,22 @@ describe('a full output disk', () => {
     let budget = 3 * 1024 * 1024;
     const recovered = new Set<number>();
     const realOpen = fs.openSync;
-    const realWrite = fs.writeSync;
+    const realWrite = fs.write;
     const openSpy = vi.spyOn(fs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
       const fd = realOpen(p, flags, mode);
       if (String(p).includes(`${path.sep}carved${path.sep}`)) recovered.add(fd);
       else recovered.delete(fd); // descriptors are reused
       return fd;
     }) as typeof fs.openSync);
-    const spy = vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, offset?: number, length?: number) => {
-      const n = length ?? buf.length - (offset ?? 0);
-      if (!recovered.has(fd)) return realWrite(fd, buf, offset ?? 0, n);
-      if (budget <= 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-      const take = Math.min(n, budget);
+    // The recovered files are written with fs.write (overlapping the reads); report.json with writeFileSync.
+    type WriteCallback = (err: NodeJS.ErrnoException | null, written: number, buffer: Buffer) => void;
+    const spy = vi.spyOn(fs, 'write').mockImplementation(((fd: number, buf: Buffer, offset: number, length: number, position: number, cb: WriteCallback) => {
+      if (!recovered.has(fd)) return realWrite(fd, buf, offset, length, position, cb);
+      if (budget <= 0) return setImmediate(() => cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), 0, buf));
+      const take = Math.min(length, budget);
       budget -= take;
-      return realWrite(fd, buf, offset ?? 0, take);
-    }) as typeof fs.writeSync);
+      return realWrite(fd, buf, offset, take, position, cb);
+    }) as unknown as typeof fs.write);
     const source = ByteSource.open(image);
     let error: unknown;
     try {

@@ -25,7 +25,9 @@ describe('the source is never written', () => {
       }
       return fd;
     }) as typeof fs.openSync);
-    const writers = (['writeSync', 'writeFileSync', 'appendFileSync', 'ftruncateSync', 'fsyncSync', 'writevSync'] as const).map((name) => vi.spyOn(fs, name));
+    const writers = (
+      ['write', 'writeSync', 'writeFileSync', 'appendFileSync', 'ftruncateSync', 'fsyncSync', 'writevSync', 'writev', 'writeFile', 'appendFile', 'ftruncate', 'fsync'] as const
+    ).map((name) => vi.spyOn(fs, name));
     const source = ByteSource.open(image);
     try {
       expect(await recoverCommand(source, { out: path.join(freshOut('never-write-out'), 'out'), quiet: true })).toBe(0);
@@ -34,7 +36,7 @@ describe('the source is never written', () => {
       opens.mockRestore();
     }
     expect(sourceFds.size).toBe(1);
-    // The spies saw the recovered files being written: they were listening.
+    // The spies saw the recovered files being written (fs.write, overlapping the reads): they were listening.
     expect(writers[0].mock.calls.length).toBeGreaterThan(10);
     for (const spy of writers) {
       for (const call of spy.mock.calls) {

@@ -49,6 +49,8 @@ class ExfatVolume implements FileSystem {
   private readonly visitedDirs = new Set<number>();
   /** Every cluster the walk read as part of a directory: the orphan sweep leaves them alone. */
   private readonly dirClusters = new Set<number>();
+  /** Old folder clusters mayBeOrphanFolder judged whole during the carving scan, with their scans. */
+  private readonly judgedDuringScan = new Map<number, SweptCluster>();
   private localTimes = 0;
 
   constructor(
@@ -375,11 +377,23 @@ class ExfatVolume implements FileSystem {
     return this.orphanEntries(swept, lostRoot);
   }
 
-  /** The sweep's cheap test on a free cluster's first bytes: it starts like a directory cluster. */
+  /**
+   * The sweep's test on a free cluster: it starts like a directory cluster and, when the whole
+   * cluster is in hand, its entries hold up (scanDirectoryCluster, kept for findOrphansAmong).
+   * Judging it now, during the scan, costs nothing on a card the scan waits for, and settling
+   * then has only the folders to build.
+   */
   mayBeOrphanFolder(cluster: number, bytes: Buffer, at = 0): boolean {
     // Entry types a directory cluster can start with: most clusters fail on their first byte, before any copy.
     if (!DIRECTORY_HEAD_BYTES[bytes[at]] || this.dirClusters.has(cluster)) return false;
-    return mayBeDirectoryCluster(bytes.subarray(at, at + 2 * ENTRY_SIZE));
+    if (!mayBeDirectoryCluster(bytes.subarray(at, at + 2 * ENTRY_SIZE))) return false;
+    const size = this.layout.clusterSize;
+    if (at + size > bytes.length) return true; // judged when settling, read again then
+    const own = Buffer.from(bytes.subarray(at, at + size));
+    const scan = scanDirectoryCluster(own, this.upcase);
+    if (!scan) return false;
+    this.judgedDuringScan.set(cluster, { cluster, bytes: own, scan });
+    return true;
   }
 
   /** findOrphans over clusters that passed mayBeOrphanFolder during another pass. */
@@ -387,7 +401,9 @@ class ExfatVolume implements FileSystem {
     const swept = new Map<number, SweptCluster>();
     for (const c of [...clusters].sort((x, y) => x - y)) {
       if (!this.inRange(c)) continue;
-      this.collectOrphanCluster(swept, c, bytesOf?.(c) ?? this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
+      const judged = this.judgedDuringScan.get(c);
+      if (judged) swept.set(c, judged);
+      else this.collectOrphanCluster(swept, c, bytesOf?.(c) ?? this.volume.read(this.clusterOffset(c), this.layout.clusterSize));
     }
     return this.orphanEntries(swept, lostRoot);
   }

@@ -366,10 +366,10 @@ class FatVolume implements FileSystem {
 
   /** The sweep's cheap test on a free cluster's first bytes: a '.' and '..' pair, or entries that may continue a folder. */
   mayBeOrphanFolder(cluster: number, bytes: Buffer, at = 0): boolean {
-    // A folder's first entry is '.': most clusters fail on their first byte, before any copy.
-    if (this.visitedDirs.has(cluster)) return false;
-    if (bytes[at] !== 0x2e) return mayContinueFolder(bytes, at);
-    return !!directoryStart(bytes.subarray(at, at + 64), this.layout.type === 'FAT32');
+    // A folder's first entry is '.': most clusters fail on their first bytes, before any copy
+    // (and before the look-up: this runs for every cluster of the card).
+    const may = bytes[at] !== 0x2e ? mayContinueFolder(bytes, at) : !!directoryStart(bytes.subarray(at, at + 64), this.layout.type === 'FAT32');
+    return may && !this.visitedDirs.has(cluster);
   }
 
   /** findOrphans over clusters that passed mayBeOrphanFolder during another pass. */

@@ -4,7 +4,7 @@ import chalk from 'chalk';
 import type { ByteSource } from '../source/source.js';
 import { runPipeline, type PipelineOptions } from '../pipeline.js';
 import { buildReport, type Report, type StopInfo } from '../report.js';
-import { checkOutputDir, prepareOutputDir, relativeOutputPath, reserveSpace, writeRecoveredAsync } from '../output.js';
+import { checkOutputDir, OutputWriter, prepareOutputDir, relativeOutputPath, reserveSpace, type WriteResult } from '../output.js';
 import { formatBytes } from '../format.js';
 import { ExitCode, UserError } from '../errors.js';
 import type { RecoveredFile } from '../record.js';
@@ -38,30 +38,54 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
   const release = reserveSpace(opts.out, JSON.stringify(buildReport({ source, analysis, files, skipped, started, complete: true }), null, 2).length + files.length * 200);
   // Ctrl-C while writing: finish cleanly (the unfinished file is removed, report.json says complete: false).
   const interrupt = watchInterrupts((sig) => process.stderr.write(`\ncardrescue: ${sig}: stopping; writing report.json (again to quit at once)\n`));
-  const written: RecoveredFile[] = [];
   let outputFailure: UserError | undefined;
   progress.update({ stage: 'write', done: 0, total: bytesToWrite, found });
+  // Reads go in source order; the writes of what was read overlap the next reads (OutputWriter).
+  const writer = new OutputWriter(source, opts.out);
+  const queued: { file: RecoveredFile; done: Promise<WriteResult | null> }[] = [];
+  const onDisk = (file: RecoveredFile) => (result: WriteResult | null) => {
+    if (result) {
+      bytesWritten += file.size;
+      progress.update({ stage: 'write', done: bytesWritten, total: bytesToWrite, found });
+    }
+    return result;
+  };
   try {
     for (const file of order) {
-      if (interrupt.signal) break;
-      let result;
+      if (interrupt.signal || writer.failed) break;
+      let done: Promise<WriteResult | null>;
       try {
-        result = await writeRecoveredAsync(source, file, opts.out, relativeOutputPath(file, multiVolume), () => interrupt.signal !== null);
+        ({ done } = await writer.write(file, relativeOutputPath(file, multiVolume), () => interrupt.signal !== null));
       } catch (err) {
+        // The file could not even be created (permissions, a read-only or full disk).
         if (!(err instanceof UserError && err.exitCode === ExitCode.output)) throw err;
         outputFailure = err;
         break;
       }
-      if (!result) break;
-      file.path = result.path;
-      file.sha256 = result.sha256;
-      written.push(file);
-      bytesWritten += file.size;
-      progress.update({ stage: 'write', done: bytesWritten, total: bytesToWrite, found });
+      const settled = done.then(onDisk(file));
+      settled.catch(() => undefined); // looked at below, once everything queued has settled
+      queued.push({ file, done: settled });
     }
+    // Every file queued is on disk (or failed) before the report says what was written.
+    await Promise.allSettled(queued.map((q) => q.done));
   } finally {
     interrupt.dispose();
     progress.stop();
+  }
+  const written: RecoveredFile[] = [];
+  for (const { file, done } of queued) {
+    let result: WriteResult | null;
+    try {
+      result = await done;
+    } catch (err) {
+      if (!(err instanceof UserError && err.exitCode === ExitCode.output)) throw err;
+      outputFailure ??= err;
+      continue;
+    }
+    if (!result) continue;
+    file.path = result.path;
+    file.sha256 = result.sha256;
+    written.push(file);
   }
   if (opts.extractPreviews && !interrupt.signal && !outputFailure) extractPreviews(opts.out, written);
   // Reads made while writing may have found more unreadable sectors.

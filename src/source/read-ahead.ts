@@ -199,7 +199,9 @@ export class ReadAhead {
     return slot < 0 ? null : this.wait(slot);
   }
 
+  /** Stop the thread, once it has finished what it was asked: the slots may be someone else's next. */
   close(): void {
+    for (let s = 0; s < this.asked.length; s++) if (this.asked[s]) this.wait(s);
     Atomics.store(this.thread.control, CLOSE, 1);
     Atomics.notify(this.thread.control, ASKED);
   }
