@@ -184,12 +184,13 @@ function exifMeta(src: ByteSource, at: number, length: number): WalkMeta {
   const tiff = src.bytes(at + 6, Math.min(length - 6, MAX_EXIF_META_BYTES));
   const header = parseTiffHeader(tiff);
   if (!header) return {};
-  return tiffMeta(new ByteSource(new BufferReader(Buffer.from(tiff))), 0, header);
+  // Read in place: what comes back is strings, nothing that points into the scan's buffer.
+  return tiffMeta(new ByteSource(new BufferReader(tiff)), 0, header);
 }
 
 /** The MP Index IFD of an APP2 'MPF\0' segment (`base` = its TIFF header). */
 function parseMpf(src: ByteSource, base: number, length: number): MpfIndex | undefined {
-  const buf = Buffer.from(src.bytes(base, length));
+  const buf = src.bytes(base, length); // in place: only numbers come back
   const header = parseTiffHeader(buf);
   if (!header) return undefined;
   const local = new ByteSource(new BufferReader(buf));
