@@ -19,6 +19,21 @@ export class OwnershipMap {
   claimExtents(extents: readonly ClusterExtent[]): void {
     for (const e of extents) for (let c = e.first; c < e.first + e.count; c++) this.claim(c);
   }
+  /**
+   * The runs of clusters in [from, to] nobody owns, each as [first, end): a card's worth of
+   * clusters is walked a byte (8 clusters) at a time where the bits allow.
+   */
+  *freeSpans(from: number, to: number): Generator<[number, number]> {
+    let c = from;
+    while (c <= to) {
+      while (c <= to && this.isOwned(c)) c += (c & 7) === 0 && c + 8 <= to + 1 && this.bits[c >> 3] === 0xff ? 8 : 1;
+      if (c > to) return;
+      const start = c;
+      while (c <= to && !this.isOwned(c)) c += (c & 7) === 0 && c + 8 <= to + 1 && c + 8 <= this.clusterLimit && this.bits[c >> 3] === 0 ? 8 : 1;
+      yield [start, c];
+    }
+  }
+
   /** The first owned cluster among extents, or -1. */
   firstConflict(extents: readonly ClusterExtent[]): number {
     for (const e of extents) for (let c = e.first; c < e.first + e.count; c++) if (this.isOwned(c)) return c;

@@ -26,11 +26,10 @@ export function carveRegions(disk: Reader, analysis: Analysis, carvers: Carver[]
       const g = fs.geometry;
       const runs: ByteRun[] = [];
       const last = g.clusterCount + 1;
-      const heapEnd = Math.min(volume.length, g.dataOffset + g.clusterCount * g.clusterSize);
-      for (let c = 2; c <= last; c++) {
-        if (plan.owned.isOwned(c)) continue;
-        const offset = volume.offset + fs.clusterOffset(c);
-        const length = Math.min(g.clusterSize, volume.offset + heapEnd - offset);
+      const heapEnd = volume.offset + Math.min(volume.length, g.dataOffset + g.clusterCount * g.clusterSize);
+      for (const [first, end] of plan.owned.freeSpans(2, last)) {
+        const offset = volume.offset + fs.clusterOffset(first);
+        const length = Math.min(volume.offset + fs.clusterOffset(end - 1) + g.clusterSize, heapEnd) - offset;
         if (length <= 0) break;
         const prev = runs[runs.length - 1];
         if (prev && prev.offset + prev.length === offset) prev.length += length;
