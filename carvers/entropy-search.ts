@@ -2,7 +2,7 @@ import { ENTROPY_SEARCH_WASM } from './entropy-search-wasm.js';
 
 /**
  * Where a JPEG's entropy-coded data ends: the first FF not followed by 00, D0–D7 or FF.
- * The search runs in WebAssembly (carvers/entropy-search.wat), 32 bytes at a time. Buffers
+ * The search runs in WebAssembly (carvers/entropy-search.wat), 64 bytes a step. Buffers
  * that live in its memory are searched where they lie; the scan puts its chunks there
  * (`leaseSearchMemory`). Any other buffer is copied in, a piece at a time, which still costs
  * far less than the search did with one Buffer.indexOf call per FF. Where WebAssembly SIMD

@@ -4,60 +4,83 @@
 ;; `node tools/build-wasm.mjs`; test/entropy-search.test.ts checks the two agree.
 ;;
 ;; Why WebAssembly: entropy-coded data holds an FF about every 200 bytes, and calling
-;; Buffer.indexOf once per FF costs more than the search itself. Here 32 bytes are compared
-;; at a time and the FFs are handled without leaving the loop.
+;; Buffer.indexOf once per FF costs more than the search itself. Here 64 bytes are looked
+;; at a step and the FFs are handled without leaving the loop.
 (module
   ;; Shared, so that the read-ahead thread can read the card straight into it.
   (import "env" "memory" (memory 1 65536 shared))
 
-  ;; Set by findMarker when it passed 7 blocks of 32 bytes in a row below 0x80: a run of
-  ;; 256 such bytes cannot be missed, and in real scan data it is rare, so lowRun, which
-  ;; measures runs, need only be called when this is set.
+  ;; Set by findMarker when it passed 3 blocks of 64 bytes in a row below 0x80: a run of
+  ;; 256 such bytes cannot be missed (what of it is not in whole blocks lies in the block it
+  ;; starts in and the block it ends in, at most 63 bytes each, so 130 or more are: that is
+  ;; 3 blocks), and in real scan data such blocks are rare, so lowRun, which measures runs,
+  ;; need only be called when this is set.
   (global $sawLow (mut i32) (i32.const 0))
   (func (export "sawLow") (result i32) (global.get $sawLow))
 
   ;; In [p, end): the position of the first marker's FF; end - 1 when the last byte is an
   ;; FF and what follows it is not in hand; end when there is no marker.
   ;;
-  ;; Every byte is looked at with the one after it, 32 at a time and without branching on
-  ;; the data: an FF followed by 00, D0-D7 or FF is no marker. (Skipping the byte after a
-  ;; stuffed FF, as a byte-by-byte search does, changes nothing: that byte is never FF.)
+  ;; 64 bytes a step. Most steps hold no FF at all (scan data has one about every 200
+  ;; bytes), and for them four compares settle it. A step with an FF looks at every byte
+  ;; with the one after it, without branching on the data: an FF followed by 00, D0-D7 or
+  ;; FF is no marker. (Skipping the byte after a stuffed FF, as a byte-by-byte search does,
+  ;; changes nothing: that byte is never FF.)
   (func (export "findMarker") (param $p i32) (param $end i32) (result i32)
-    (local $n v128) (local $c0 v128) (local $c1 v128) (local $b i32) (local $lows i32) (local $saw i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
+    (local $n v128) (local $b i32) (local $lows i32) (local $saw i32)
     (local $ff v128) (local $zero v128) (local $d0 v128) (local $eight v128)
     (local.set $ff (i8x16.splat (i32.const 0xff)))
     (local.set $d0 (i8x16.splat (i32.const 0xd0)))
     (local.set $eight (i8x16.splat (i32.const 8)))
     (block $tail
       (loop $wide
-        ;; 32 bytes and the one after them.
-        (br_if $tail (i32.gt_u (i32.add (local.get $p) (i32.const 33)) (local.get $end)))
-        (local.set $c0 (v128.andnot
-            (i8x16.eq (v128.load align=1 (local.get $p)) (local.get $ff))
-            (v128.or
-              (v128.or
-                (i8x16.eq (local.tee $n (v128.load offset=1 align=1 (local.get $p))) (local.get $zero))
-                (i8x16.eq (local.get $n) (local.get $ff)))
-              (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
-        (local.set $c1 (v128.andnot
-            (i8x16.eq (v128.load offset=16 align=1 (local.get $p)) (local.get $ff))
-            (v128.or
-              (v128.or
-                (i8x16.eq (local.tee $n (v128.load offset=17 align=1 (local.get $p))) (local.get $zero))
-                (i8x16.eq (local.get $n) (local.get $ff)))
-              (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
+        ;; 64 bytes and the one after them.
+        (br_if $tail (i32.gt_u (i32.add (local.get $p) (i32.const 65)) (local.get $end)))
+        (local.set $v0 (v128.load align=1 (local.get $p)))
+        (local.set $v1 (v128.load offset=16 align=1 (local.get $p)))
+        (local.set $v2 (v128.load offset=32 align=1 (local.get $p)))
+        (local.set $v3 (v128.load offset=48 align=1 (local.get $p)))
         ;; Blocks in a row without a high bit, counted without a branch.
         (local.set $lows (i32.mul (i32.add (local.get $lows) (i32.const 1))
-          (i32.eqz (i8x16.bitmask (v128.or (v128.load align=1 (local.get $p)) (v128.load offset=16 align=1 (local.get $p)))))))
-        (local.set $saw (i32.or (local.get $saw) (i32.ge_u (local.get $lows) (i32.const 7))))
-        (if (v128.any_true (v128.or (local.get $c0) (local.get $c1)))
+          (i32.eqz (i8x16.bitmask (v128.or (v128.or (local.get $v0) (local.get $v1)) (v128.or (local.get $v2) (local.get $v3)))))))
+        (local.set $saw (i32.or (local.get $saw) (i32.ge_u (local.get $lows) (i32.const 3))))
+        (if (v128.any_true (v128.or
+              (v128.or (i8x16.eq (local.get $v0) (local.get $ff)) (i8x16.eq (local.get $v1) (local.get $ff)))
+              (v128.or (i8x16.eq (local.get $v2) (local.get $ff)) (i8x16.eq (local.get $v3) (local.get $ff)))))
           (then
-            (global.set $sawLow (local.get $saw))
-            (return (i32.add (local.get $p)
-              (i32.ctz (i32.or (i8x16.bitmask (local.get $c0)) (i32.shl (i8x16.bitmask (local.get $c1)) (i32.const 16))))))))
-        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+            (local.set $c0 (v128.andnot (i8x16.eq (local.get $v0) (local.get $ff))
+              (v128.or (v128.or
+                  (i8x16.eq (local.tee $n (v128.load offset=1 align=1 (local.get $p))) (local.get $zero))
+                  (i8x16.eq (local.get $n) (local.get $ff)))
+                (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
+            (local.set $c1 (v128.andnot (i8x16.eq (local.get $v1) (local.get $ff))
+              (v128.or (v128.or
+                  (i8x16.eq (local.tee $n (v128.load offset=17 align=1 (local.get $p))) (local.get $zero))
+                  (i8x16.eq (local.get $n) (local.get $ff)))
+                (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
+            (local.set $c2 (v128.andnot (i8x16.eq (local.get $v2) (local.get $ff))
+              (v128.or (v128.or
+                  (i8x16.eq (local.tee $n (v128.load offset=33 align=1 (local.get $p))) (local.get $zero))
+                  (i8x16.eq (local.get $n) (local.get $ff)))
+                (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
+            (local.set $c3 (v128.andnot (i8x16.eq (local.get $v3) (local.get $ff))
+              (v128.or (v128.or
+                  (i8x16.eq (local.tee $n (v128.load offset=49 align=1 (local.get $p))) (local.get $zero))
+                  (i8x16.eq (local.get $n) (local.get $ff)))
+                (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
+            (if (v128.any_true (v128.or (v128.or (local.get $c0) (local.get $c1)) (v128.or (local.get $c2) (local.get $c3))))
+              (then
+                (global.set $sawLow (local.get $saw))
+                (return (i32.add (local.get $p) (i32.wrap_i64 (i64.ctz (i64.or
+                  (i64.extend_i32_u (i32.or (i8x16.bitmask (local.get $c0)) (i32.shl (i8x16.bitmask (local.get $c1)) (i32.const 16))))
+                  (i64.shl
+                    (i64.extend_i32_u (i32.or (i8x16.bitmask (local.get $c2)) (i32.shl (i8x16.bitmask (local.get $c3)) (i32.const 16))))
+                    (i64.const 32)))))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
         (br $wide)))
-    ;; The last bytes, one at a time (a low run ending here still had 7 whole blocks above).
+    ;; The last bytes, one at a time (a low run ending here still had 3 whole blocks above).
     (global.set $sawLow (local.get $saw))
     (loop $narrow
       (if (i32.ge_u (local.get $p) (local.get $end)) (then (return (local.get $end))))

@@ -192,30 +192,31 @@ describe('the entropy-coded data search', () => {
     }
   });
 
-  it('notices every run of 256 low bytes while searching, wherever it lies against its 32-byte steps', () => {
+  it('notices every run of 256 low bytes while searching, wherever it lies against its 64-byte steps', () => {
     const lease = leaseSearchMemory([4096]);
     expect(lease).toBeDefined();
     try {
       const mem = lease!.buffers[0];
       let seen = 0;
       for (let length = 250; length <= 300; length += 2) {
-        for (let shift = 0; shift < 40; shift += 3) {
-          for (const where of ['end', 'middle'] as const) {
-            // High bytes with no FF, one low run, nothing after it or a little.
+        for (let shift = 0; shift < 72; shift += 3) {
+          for (const where of ['end', 'middle', 'marker'] as const) {
+            // High bytes with no FF, one low run, then nothing, a little, or a marker.
             const total = 600 + shift;
             for (let i = 0; i < total; i++) mem[i] = 0x80 + ((i * 7) % 0x7f);
             const runEnd = where === 'end' ? total : total - 37;
             mem.fill(0x20, runEnd - length, runEnd);
+            if (where === 'marker') mem.set([0xff, 0xd9], runEnd);
             const found: number[][] = [];
             const q = findEntropyMarker(mem, shift, total, (a, b) => found.push([a, b]));
-            expect(q).toBe(total);
+            expect(q).toBe(where === 'marker' ? runEnd : total);
             const want = length >= 256 ? [[runEnd - length, runEnd]] : [];
             expect(found).toEqual(want);
             seen += found.length;
           }
         }
       }
-      expect(seen).toBeGreaterThan(500);
+      expect(seen).toBeGreaterThan(1500);
     } finally {
       lease!.release();
     }
