@@ -2,16 +2,15 @@ import type { Reader, ByteRun } from './reader.js';
 import { ReadAhead } from './source/read-ahead.js';
 import { RunsReader, readIntoAny } from './reader.js';
 import type { Carver, WalkResult } from '../carvers/types.js';
-import { buildSignatureTable } from '../carvers/registry.js';
+import { buildSignatureTable, zeroHead } from '../carvers/registry.js';
 import { app1End, bareJpeg } from '../carvers/jpeg.js';
 import { leaseSearchMemory } from '../carvers/entropy-search.js';
 import type { RecoveredFile } from './record.js';
 
 /**
- * How far one read of the scan reaches: large reads keep a card's reader busy, and two of
- * them (the one worked on, the one being read) stay in the CPU's cache, which 8 MiB ones
- * do not: on the speed bench's JPEG card 4 MiB chunks list it ~10% faster than 8 MiB, and
- * four 8 MiB slots were slower still. bench/speed.mjs reads its baseline in chunks of this size.
+ * How far one read of the scan reaches: large reads keep a card's reader busy. On the speed
+ * bench's JPEG card 4 MiB chunks listed it ~10% faster than 8 MiB ones, and 2 MiB ones were
+ * slower too. bench/speed.mjs reads its baseline in chunks of this size.
  */
 export const SCAN_CHUNK = 4 * 1024 * 1024;
 const HEAD = 64;
@@ -145,7 +144,8 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
       if (v < span.start) v += Math.ceil((span.start - v) / g) * g;
       for (; v < span.end; v += g) {
         if (v < resumeAt) continue;
-        tryStart(v, abs0 + (v - starts[i]), stream.read(v, HEAD));
+        const head = stream.read(v, HEAD);
+        if (!zeroHead(head, 0)) tryStart(v, abs0 + (v - starts[i]), head);
       }
     }
     return { files, rejected, bytesScanned: 0 };
@@ -153,18 +153,23 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
 
   let firstRun = 0;
   // The chunks go where the JPEG end search runs (WebAssembly memory), so it searches them in place.
-  const lease = leaseSearchMemory(Array.from({ length: 1 + READ_AHEAD_CHUNKS }, () => SCAN_CHUNK + HEAD));
+  const lease = leaseSearchMemory(Array.from({ length: 1 + READ_AHEAD_SLOTS }, () => SCAN_CHUNK + HEAD));
   const buffer = lease?.buffers[0] ?? Buffer.allocUnsafe(SCAN_CHUNK + HEAD);
   const ahead = startReadAhead(disk, total, lease?.buffers.slice(1));
   const chunkRuns = (at: number) => streamSpanToRuns(region.runs, starts, at, Math.min(SCAN_CHUNK + HEAD, total - at));
+  /** Stream offset of the first chunk not yet asked of the reading thread. */
+  let askedTo = 0;
+  const askUpTo = (last: number) => {
+    for (; askedTo <= last && askedTo < total; askedTo += SCAN_CHUNK) ahead!.request(askedTo, chunkRuns(askedTo));
+  };
   try {
-    for (let k = 0; k < READ_AHEAD_CHUNKS - 1 && k * SCAN_CHUNK < total; k++) ahead?.request(k * SCAN_CHUNK, chunkRuns(k * SCAN_CHUNK));
+    if (ahead) askUpTo(0);
     for (let chunkStart = 0; chunkStart < total; chunkStart += SCAN_CHUNK) {
       const chunk = ahead?.take(chunkStart) ?? buffer.subarray(0, readIntoAny(stream, buffer.subarray(0, Math.min(SCAN_CHUNK + HEAD, total - chunkStart)), chunkStart));
       // The chunks ahead are read while this one is worked on (unless unreadable sectors turned up: then read with care).
-      // The slot the last chunk came in is free again: it takes the one furthest ahead.
-      const furthest = chunkStart + (READ_AHEAD_CHUNKS - 1) * SCAN_CHUNK;
-      if (ahead && furthest < total && disk.directFile?.()) ahead.request(furthest, chunkRuns(furthest));
+      // Three ahead: the work on a chunk varies (a photo's scan data is searched, a video's is
+      // jumped over), and the thread reads on through the quick ones without waiting to be woken.
+      if (ahead && disk.directFile?.()) askUpTo(chunkStart + (READ_AHEAD_SLOTS - 1) * SCAN_CHUNK);
       const nextAt = chunkStart + SCAN_CHUNK;
       view.show(chunkStart, chunk, ahead ? () => ahead.peek(nextAt) : undefined);
       const chunkEnd = Math.min(chunkStart + SCAN_CHUNK, total);
@@ -180,7 +185,7 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
         for (; v < Math.min(runEnd, chunkEnd); v += g) {
           const at = v - chunkStart;
           if (options.onHead) options.onHead(abs0 + (v - runStart), chunk, at);
-          if (v < resumeAt || !table[chunk[at]]?.length) continue;
+          if (v < resumeAt || !table[chunk[at]]?.length || zeroHead(chunk, at)) continue;
           tryStart(v, abs0 + (v - runStart), chunk.subarray(at, at + HEAD));
         }
       }
@@ -193,8 +198,12 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   return { files, rejected, bytesScanned: total };
 }
 
-/** Chunks the read-ahead thread holds: the one being worked on and the one it reads next. */
-const READ_AHEAD_CHUNKS = 2;
+/**
+ * Chunks the read-ahead thread holds: the one being worked on and three it reads next. On the
+ * speed bench's cards (warm) four slots listed 3-5% faster than two; five were faster still
+ * on the JPEG card but cost 4 MiB more of `recover`'s 200 MB.
+ */
+const READ_AHEAD_SLOTS = 4;
 
 /** Regions this small are read in less time than a thread takes to start. */
 const READ_AHEAD_MIN = 64 * 1024 * 1024;
@@ -203,7 +212,7 @@ const READ_AHEAD_MIN = 64 * 1024 * 1024;
 function startReadAhead(disk: Reader, total: number, slots?: Buffer[]): ReadAheadOnDisk | undefined {
   const direct = total >= READ_AHEAD_MIN ? disk.directFile?.() : undefined;
   if (!direct) return undefined;
-  const ahead = new ReadAhead(direct.path, SCAN_CHUNK + HEAD, slots ?? READ_AHEAD_CHUNKS);
+  const ahead = new ReadAhead(direct.path, SCAN_CHUNK + HEAD, slots ?? READ_AHEAD_SLOTS);
   return {
     request: (key, runs) => ahead.request(key, runs.map((r) => ({ offset: r.offset + direct.offset, length: r.length }))),
     take: (key) => ahead.take(key),
