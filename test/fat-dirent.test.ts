@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFatTime, guessLeadFromSiblings, parseDirectory, shortNameChecksum } from '../parsers/fat/dirent.js';
+import { FatTable } from '../parsers/fat/table.js';
 
 function shortEntry(name11: string, opts: { attr?: number; cluster?: number; size?: number; deleted?: boolean; nt?: number } = {}): Buffer {
   const e = Buffer.alloc(32);
@@ -96,5 +97,28 @@ describe('FAT directory entries', () => {
     expect(guessLeadFromSiblings('?VI_0017.MOV', ['IMG_5001.JPG', '?VI_0023.MP4'])).toBe('M');
     expect(guessLeadFromSiblings('?SCF0042.RAF', [])).toBe('D');
     expect(guessLeadFromSiblings('?Q_A0001.BIN', [])).toBeUndefined();
+  });
+});
+
+describe('FAT tables', () => {
+  it('decodes a FAT32 where it lies as it does into fresh memory: 28 bits, end and bad markers', () => {
+    const n = 5000;
+    const raw = Buffer.alloc((n + 2) * 4 + 64);
+    for (let c = 0; c < n + 2; c++) {
+      // Chains, free entries, end markers (0x0ffffff8-f), bad (0x0ffffff7), and the reserved top 4 bits set.
+      const kind = (c * 2654435761) >>> 29;
+      const v = kind === 0 ? 0 : kind === 1 ? 0x0ffffff8 + (c % 8) : kind === 2 ? 0x0ffffff7 : kind === 3 ? 0xf0000000 | (c + 1) : (c * 7) % (n + 2);
+      raw.writeUInt32LE(v >>> 0, c * 4);
+    }
+    const copied = FatTable.decode(raw, 'FAT32', n);
+    const inPlace = FatTable.decode(Buffer.from(raw), 'FAT32', n, true);
+    expect(Array.from(inPlace.entries)).toEqual(Array.from(copied.entries));
+    expect(inPlace.entries.length).toBe(n + 2);
+    expect(copied.entries.some((v) => v === FatTable.EOC) && copied.entries.some((v) => v === FatTable.BAD)).toBe(true);
+    // Where it cannot (a FAT shorter than its clusters), it still decodes into fresh memory.
+    const short = FatTable.decode(raw.subarray(0, 400), 'FAT32', n, true);
+    expect(short.entries.length).toBe(n + 2);
+    expect(Array.from(short.entries.subarray(0, 100))).toEqual(Array.from(copied.entries.subarray(0, 100)));
+    expect(short.entries[200]).toBe(0);
   });
 });

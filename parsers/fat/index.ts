@@ -1,4 +1,5 @@
 import type { Reader } from '../../src/reader.js';
+import { readIntoAny } from '../../src/reader.js';
 import { Diagnostics } from '../../src/diagnostics.js';
 import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '../types.js';
 import { clustersIn, contiguousGuess, pushCluster, sweepClusters } from '../clusters.js';
@@ -51,16 +52,19 @@ function chooseBoot(volume: Reader, diagnostics?: Diagnostics): BootChoice | nul
 
 /** Read every FAT copy and keep the one that is most self-consistent. */
 function chooseFat(volume: Reader, layout: FatLayout, diagnostics: Diagnostics): { table: FatTable; index: number } {
-  const copies: FatTable[] = [];
-  for (let i = 0; i < layout.fatCount; i++) {
-    const raw = volume.read(layout.fatOffset + i * layout.fatSize, layout.fatSize);
-    copies.push(FatTable.decode(raw, layout.type, layout.clusterCount));
+  // A copy that is byte for byte the first (as on a healthy card) is not decoded again.
+  const first = volume.read(layout.fatOffset, layout.fatSize);
+  const sameAsFirst = [true];
+  for (let i = 1; i < layout.fatCount; i++) sameAsFirst.push(sameBytes(volume, layout.fatOffset + i * layout.fatSize, first));
+  const copies: FatTable[] = [FatTable.decode(first, layout.type, layout.clusterCount, true)];
+  for (let i = 1; i < layout.fatCount; i++) {
+    copies.push(sameAsFirst[i] ? copies[0] : FatTable.decode(volume.read(layout.fatOffset + i * layout.fatSize, layout.fatSize), layout.type, layout.clusterCount));
   }
   const scores = copies.map((t) => t.countInvalidLinks() + ((t.entries[0] & 0xff) === (layout.media & 0xff) ? 0 : 1));
   let best = layout.activeFatOnly !== undefined && layout.activeFatOnly < copies.length ? layout.activeFatOnly : 0;
   for (let i = 0; i < copies.length; i++) if (scores[i] < scores[best]) best = i;
   for (let i = 0; i < copies.length; i++) {
-    if (i === best) continue;
+    if (i === best || copies[i] === copies[best]) continue;
     const diff = copies[best].countDifferences(copies[i]);
     if (diff) diagnostics.warn('fat.copies-differ', `FAT copy ${i + 1} differs from copy ${best + 1} in ${diff} entries; using copy ${best + 1}`);
   }
@@ -68,6 +72,17 @@ function chooseFat(volume: Reader, layout: FatLayout, diagnostics: Diagnostics):
     diagnostics.warn('fat.too-small', 'the FAT is smaller than the cluster count needs; clusters past it read as free');
   }
   return { table: copies[best], index: best };
+}
+
+/** Whether the bytes at `offset` are `bytes`, read a piece at a time into one buffer. */
+function sameBytes(volume: Reader, offset: number, bytes: Buffer): boolean {
+  const piece = Buffer.allocUnsafe(Math.min(bytes.length, 256 * 1024));
+  for (let at = 0; at < bytes.length; at += piece.length) {
+    const n = Math.min(piece.length, bytes.length - at);
+    if (readIntoAny(volume, piece.subarray(0, n), offset + at) !== n) return false;
+    if (!piece.subarray(0, n).equals(bytes.subarray(at, at + n))) return false;
+  }
+  return true;
 }
 
 interface OrphanSweep {

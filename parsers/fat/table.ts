@@ -15,8 +15,20 @@ export class FatTable {
 
   private constructor(readonly entries: Uint32Array, readonly type: FatType) {}
 
-  static decode(raw: Buffer, type: FatType, clusterCount: number): FatTable {
+  /**
+   * `consume`: the caller gives `raw` up, and a FAT32 is decoded where it lies (a big card's
+   * FAT is megabytes, and fresh memory costs a page fault per 4 KiB).
+   */
+  static decode(raw: Buffer, type: FatType, clusterCount: number, consume = false): FatTable {
     const n = clusterCount + 2;
+    if (consume && type === 'FAT32' && LITTLE_ENDIAN && raw.byteOffset % 4 === 0 && raw.length >= n * 4) {
+      const entries = new Uint32Array(raw.buffer, raw.byteOffset, n);
+      for (let c = 0; c < n; c++) {
+        const v = entries[c] & 0x0fffffff;
+        entries[c] = v < 0x0ffffff7 ? v : normalise(v, 0x0ffffff7);
+      }
+      return new FatTable(entries, type);
+    }
     const entries = new Uint32Array(n);
     if (type === 'FAT12') {
       for (let c = 0; c < n; c++) {
