@@ -24,6 +24,30 @@ export function dropCaches() {
   fs.writeFileSync('/proc/sys/vm/drop_caches', '3\n');
 }
 
+/** What the VM has handed back to its host so far (free-page reporting), where the kernel says. */
+const REPORTED = '/sys/module/page_reporting/parameters/reported_kib';
+
+/**
+ * Wait until the VM has handed the memory a drop freed back to its host: until the count of
+ * reported memory has not moved for 3 s (at most 90 s). Returns the seconds waited, or null
+ * where the kernel does not report pages.
+ */
+export function waitForPageReporting() {
+  if (!fs.existsSync(REPORTED)) return null;
+  const t0 = Date.now();
+  let last = fs.readFileSync(REPORTED, 'utf8');
+  let still = Date.now();
+  while (Date.now() - still < 3000 && Date.now() - t0 < 90_000) {
+    spawnSync('sleep', ['0.25']);
+    const now = fs.readFileSync(REPORTED, 'utf8');
+    if (now !== last) {
+      last = now;
+      still = Date.now();
+    }
+  }
+  return (Date.now() - t0) / 1000;
+}
+
 /** Parse GNU time -v output. */
 function parseTime(text) {
   const kb = text.match(/Maximum resident set size \(kbytes\): (\d+)/);
@@ -48,13 +72,14 @@ function parseTime(text) {
  * Run `cmd args` under /usr/bin/time -v with stdout/stderr into `logDir/<tag>.{out,err}`.
  * Returns { seconds, exit, signal, timedOut, peakRssKB, userSec, sysSec, cpuPercent, stdoutFile, stderrTail }.
  */
-export function measure(cmd, args, { cwd, logDir, tag, timeoutSec, drop }) {
+export function measure(cmd, args, { cwd, logDir, tag, timeoutSec, drop, settle }) {
   fs.mkdirSync(logDir, { recursive: true });
   const outFile = path.join(logDir, `${tag}.out`);
   const errFile = path.join(logDir, `${tag}.err`);
   const timeFile = path.join(logDir, `${tag}.time`);
   fs.rmSync(timeFile, { force: true });
   if (drop) dropCaches();
+  const settledAfter = drop && settle ? waitForPageReporting() : undefined;
   const loadAvg1 = +os.loadavg()[0].toFixed(2);
   const out = fs.openSync(outFile, 'w');
   const err = fs.openSync(errFile, 'w');
@@ -71,7 +96,7 @@ export function measure(cmd, args, { cwd, logDir, tag, timeoutSec, drop }) {
   const t = fs.existsSync(timeFile) ? parseTime(fs.readFileSync(timeFile, 'utf8')) : {};
   const stderr = fs.readFileSync(errFile, 'utf8');
   return {
-    seconds, exit: r.status, signal: r.signal, timedOut, loadAvg1, ...t,
+    seconds, exit: r.status, signal: r.signal, timedOut, loadAvg1, settledAfter, ...t,
     stdoutFile: outFile, stderrTail: stderr.trim().split('\n').slice(-3).join('\n').slice(0, 500),
   };
 }
