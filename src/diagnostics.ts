@@ -28,3 +28,8 @@ export class Diagnostics {
     this.add(code, 'info', message, offset);
   }
 }
+
+/** What the partition table's reading found wrong, on stderr: a cut-short image explains an empty result. */
+export function warnAboutLayout(items: readonly Diagnostic[]): void {
+  for (const d of items) if (d.severity !== 'info') process.stderr.write(`cardrescue: ${d.severity}: ${d.message}\n`);
+}

@@ -1,7 +1,7 @@
 import type { Reader, ByteRun } from './reader.js';
 import { SliceReader } from './reader.js';
 import type { Diagnostic } from './diagnostics.js';
-import { parseMbr } from '../parsers/partitions/mbr.js';
+import { parseMbr, partitionsPastEnd } from '../parsers/partitions/mbr.js';
 import { parseGpt } from '../parsers/partitions/gpt.js';
 import type { Partition } from '../parsers/partitions/types.js';
 import { detectFileSystem } from './filesystems.js';
@@ -42,6 +42,13 @@ export function detectVolumes(disk: Reader): VolumeLayout {
   });
   if (detectFileSystem(disk).driver) return whole();
 
+  for (const p of partitionsPastEnd(disk)) {
+    diagnostics.push({
+      code: 'table.partition-past-end',
+      severity: 'warning',
+      message: `the partition table puts partition ${p.number} at byte ${p.offset}, past the end of this ${disk.size}-byte source: the image looks cut short (or the reader reports the wrong size)`,
+    });
+  }
   const mbr = parseMbr(disk);
   let partitions: Partition[] | null = null;
   let scheme: TableScheme = 'none';

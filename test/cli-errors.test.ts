@@ -3,7 +3,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it, vi } from 'vitest';
 import { ByteSource, SOURCE_OPEN_FLAGS } from '../src/source/source.js';
-import { isRoot, runCli, tempDir } from './support/fixtures.js';
+import { fixtureImage, isRoot, runCli, tempDir } from './support/fixtures.js';
 import { ExitCode } from '../src/errors.js';
 
 /** Every bad source: one clear line on stderr, the documented exit code, no stack trace, nothing written. */
@@ -112,5 +112,20 @@ describe('exit codes', () => {
     expect(r.stdout).toMatch(/Nothing was found/);
     expect(fs.existsSync(path.join(out, 'report.json'))).toBe(true);
     expect(runCli(['list', blank]).status).toBe(ExitCode.nothingFound);
+  });
+
+  it('an image cut short before its partition says so, on every command', () => {
+    const whole = fs.readFileSync(fixtureImage('demo-card'));
+    const cut = path.join(tempDir(), 'demo-cut.img');
+    fs.writeFileSync(cut, whole.subarray(0, 3_000_000));
+    const list = runCli(['list', cut]);
+    expect(list.status).toBe(ExitCode.nothingFound);
+    expect(list.stderr).toMatch(/partition 1 at byte \d+, past the end of this 3000000-byte source: the image looks cut short/);
+    const info = runCli(['info', cut]);
+    expect(info.stdout).toMatch(/past the end of this 3000000-byte source/);
+    const recover = runCli(['recover', cut, '--out', path.join(tempDir(), 'cut-out'), '-q']);
+    expect(recover.stderr).toMatch(/looks cut short/);
+    // A whole card has no such warning.
+    expect(runCli(['list', fixtureImage('demo-card')]).stderr).not.toMatch(/cut short/);
   });
 });

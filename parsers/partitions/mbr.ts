@@ -85,6 +85,20 @@ export function parseMbr(disk: Reader): MbrResult | null {
   return { partitions, protective: false, diagnostics };
 }
 
+/**
+ * Entries of an MBR that describe partitions starting at or past the end of the disk: the
+ * sign of an image cut short (or a reader that reports the wrong size). `parseMbr` leaves
+ * them out; the caller says so.
+ */
+export function partitionsPastEnd(disk: Reader): { number: number; offset: number }[] {
+  const sector = disk.read(0, SECTOR);
+  if (!hasBootSignature(sector)) return [];
+  const diskSectors = Math.floor(disk.size / SECTOR);
+  const entries = readEntries(sector);
+  if (entries.some((e) => e.status !== 0 && e.status !== 0x80)) return [];
+  return entries.flatMap((e, i) => (e.type !== 0 && e.lbaFirst > 0 && e.sectorCount > 0 && e.lbaFirst >= diskSectors ? [{ number: i + 1, offset: e.lbaFirst * SECTOR }] : []));
+}
+
 /** Follow the chain of extended boot records; logical partitions are numbered from 5. */
 function readLogical(disk: Reader, extendedStart: number, diskSectors: number, diagnostics: Diagnostics): Partition[] {
   const out: Partition[] = [];

@@ -6,6 +6,7 @@ import { ExitCode } from '../errors.js';
 import { createProgressReporter } from '../progress.js';
 import { markUnreadable } from '../badmap.js';
 import { mark } from '../timing.js';
+import { warnAboutLayout } from '../diagnostics.js';
 
 export function listCommand(source: ByteSource, opts: PipelineOptions & { json?: boolean; quiet?: boolean }): number {
   const progress = createProgressReporter({ quiet: opts.quiet });
@@ -13,6 +14,7 @@ export function listCommand(source: ByteSource, opts: PipelineOptions & { json?:
   progress.stop();
   mark('pipeline done');
   markUnreadable(files, source.badRanges);
+  warnAboutLayout(analysis.layout.diagnostics);
   if (opts.json) {
     process.stdout.write(JSON.stringify({ files: files.map((f) => fileToReport(f, source.badRanges)), skipped }, null, 2) + '\n');
     return files.length ? ExitCode.ok : ExitCode.nothingFound;

@@ -1,3 +1,4 @@
+import { warnAboutLayout } from '../diagnostics.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import chalk from 'chalk';
@@ -28,6 +29,7 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
   prepareOutputDir(opts.out);
   const progress = createProgressReporter({ quiet: opts.quiet || opts.json });
   const { analysis, files, skipped } = runPipeline(source, { ...opts, onProgress: (e) => progress.update(e) });
+  warnAboutLayout(analysis.layout.diagnostics);
   const found = countByProvenance(files);
   const bytesToWrite = files.reduce((n, f) => n + f.size, 0);
   let bytesWritten = 0;
