@@ -164,7 +164,7 @@ function runOnce(tool, img, { cold, timeoutSec }, n = 1) {
  * pays the host for each page again (6.2-6.7 s). Which run is hit follows from the timing of the
  * runs before it, and with runs of 1-2 s it alternates. So the raw read and `list`, whose ratio
  * is a target, take turns in the order A B B A A B ..., at least RATIO_ROUNDS rounds, each
- * reported by its fastest run; each round's ratio is kept too. `--settled` waits before every
+ * reported by its fastest run (every run's time is in results.json). `--settled` waits before every
  * run until the reporting is done, so that every run pays the host (see docs/performance.md).
  */
 const RATIO_ROUNDS = 5;
@@ -181,9 +181,7 @@ function measurePaired(img, opts) {
       log(`  round ${r + 1}: ${t} ${all[t][r].seconds.toFixed(2)} s`);
     }
   }
-  // Each round's list ÷ raw time: how much the ratio moves with the host.
-  const perRound = pair.length === 2 ? all.raw.map((x, i) => +(x.seconds / all.list[i].seconds).toFixed(2)) : undefined;
-  return pair.map((t) => ({ ...summarise(t, img, all[t], opts), ...(t === 'list' && perRound ? { roundRatios: perRound } : {}) }));
+  return pair.map((t) => summarise(t, img, all[t], opts));
 }
 
 function measureTool(tool, img, opts) {
@@ -290,10 +288,6 @@ function targets(results) {
     if (raw && list) {
       const v = raw.seconds / list.seconds;
       t.push({ image: img.key, what: 'list MB/s ÷ raw read MB/s', value: +v.toFixed(2), target: '≥ 0.70', met: v >= 0.7 });
-      if (list.roundRatios) {
-        const r = [...list.roundRatios].sort((a, b) => a - b);
-        t.push({ image: img.key, what: `the same, round by round (median; ${r[0]}–${r[r.length - 1]})`, value: r[Math.floor(r.length / 2)], target: '(shown)', met: null });
-      }
     }
     if (rec && pr) {
       const v = pr.seconds / rec.seconds;
