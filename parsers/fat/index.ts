@@ -52,8 +52,11 @@ function chooseBoot(volume: Reader, diagnostics?: Diagnostics): BootChoice | nul
 
 /** Read every FAT copy and keep the one that is most self-consistent. */
 function chooseFat(volume: Reader, layout: FatLayout, diagnostics: Diagnostics): { table: FatTable; index: number } {
-  // A copy that is byte for byte the first (as on a healthy card) is not decoded again.
-  const first = volume.read(layout.fatOffset, layout.fatSize);
+  // A copy that is byte for byte the first (as on a healthy card) is not decoded again. The
+  // first is read into a buffer of our own (a reader may hand out views of its bytes), and is
+  // decoded where it lies.
+  const own = Buffer.allocUnsafe(layout.fatSize);
+  const first = own.subarray(0, readIntoAny(volume, own, layout.fatOffset));
   const sameAsFirst = [true];
   for (let i = 1; i < layout.fatCount; i++) sameAsFirst.push(sameBytes(volume, layout.fatOffset + i * layout.fatSize, first));
   const copies: FatTable[] = [FatTable.decode(first, layout.type, layout.clusterCount, true)];

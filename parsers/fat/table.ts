@@ -16,8 +16,9 @@ export class FatTable {
   private constructor(readonly entries: Uint32Array, readonly type: FatType) {}
 
   /**
-   * `consume`: the caller gives `raw` up, and a FAT32 is decoded where it lies (a big card's
-   * FAT is megabytes, and fresh memory costs a page fault per 4 KiB).
+   * `consume`: the caller owns `raw` and gives it up (not a view a reader handed out: that
+   * would change the reader's bytes), and a FAT32 is decoded where it lies (a big card's FAT
+   * is megabytes, and fresh memory costs a page fault per 4 KiB).
    */
   static decode(raw: Buffer, type: FatType, clusterCount: number, consume = false): FatTable {
     const n = clusterCount + 2;
