@@ -15,6 +15,8 @@ export interface Report {
   /** Why the recovery stopped early (complete: false): a signal or an output error. */
   stopped?: StopInfo;
   partitionTable: string;
+  /** What reading the partition table found wrong (a partition past the end of the source, ...). */
+  partitionTableDiagnostics: { code: string; severity: string; message: string; offset?: number }[];
   volumes: ReportVolume[];
   gaps: [number, number][];
   badRanges: [number, number][];
@@ -166,6 +168,7 @@ export function buildReport(args: {
     complete: args.complete,
     ...(args.stopped ? { stopped: args.stopped } : {}),
     partitionTable: args.analysis.layout.scheme,
+    partitionTableDiagnostics: args.analysis.layout.diagnostics.map((d) => ({ ...d })),
     volumes: volumesToReport(args.analysis),
     gaps: args.analysis.layout.gaps.map(pair),
     badRanges: args.source.badRanges.map(pair),

@@ -123,8 +123,11 @@ describe('exit codes', () => {
     expect(list.stderr).toMatch(/partition 1 at byte \d+, past the end of this 3000000-byte source: the image looks cut short/);
     const info = runCli(['info', cut]);
     expect(info.stdout).toMatch(/past the end of this 3000000-byte source/);
-    const recover = runCli(['recover', cut, '--out', path.join(tempDir(), 'cut-out'), '-q']);
+    const out = path.join(tempDir(), 'cut-out');
+    const recover = runCli(['recover', cut, '--out', out, '-q']);
     expect(recover.stderr).toMatch(/looks cut short/);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    expect(report.partitionTableDiagnostics.map((d: { code: string }) => d.code)).toEqual(['table.partition-past-end']);
     // A whole card has no such warning.
     expect(runCli(['list', fixtureImage('demo-card')]).stderr).not.toMatch(/cut short/);
   });
