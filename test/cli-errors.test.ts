@@ -123,6 +123,7 @@ describe('exit codes', () => {
     expect(list.stderr).toMatch(/partition 1 at byte \d+, past the end of this 3000000-byte source: the image looks cut short/);
     const info = runCli(['info', cut]);
     expect(info.stdout).toMatch(/past the end of this 3000000-byte source/);
+    expect(info.stdout).toMatch(/Partition table: none usable \(read as one volume\)/);
     const out = path.join(tempDir(), 'cut-out');
     const recover = runCli(['recover', cut, '--out', out, '-q']);
     expect(recover.stderr).toMatch(/looks cut short/);
