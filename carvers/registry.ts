@@ -46,8 +46,17 @@ export function zeroHead(buf: Buffer, at: number): boolean {
   return buf[at] === 0 && at + 8 <= buf.length && buf.readUInt32LE(at) === 0 && buf.readUInt32LE(at + 4) === 0;
 }
 
+/**
+ * The carvers of `table` that may start a file at buf[at] (its first byte's bucket), or
+ * undefined when none can: an empty bucket, or zeros. Every file-start search asks this first.
+ */
+export function candidatesAt(table: readonly (readonly Carver[])[], buf: Buffer, at: number): readonly Carver[] | undefined {
+  const bucket = table[buf[at]];
+  return bucket?.length && !zeroHead(buf, at) ? bucket : undefined;
+}
+
 /** The carvers in `table` whose detect() accepts the bytes at a candidate start. */
 export function detectAt(head: Buffer, table: readonly (readonly Carver[])[]): Carver[] {
-  if (head.length === 0 || zeroHead(head, 0)) return [];
-  return (table[head[0]] ?? []).filter((c) => c.detect(head));
+  if (head.length === 0) return [];
+  return (candidatesAt(table, head, 0) ?? []).filter((c) => c.detect(head));
 }

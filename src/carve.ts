@@ -2,7 +2,7 @@ import type { Reader, ByteRun } from './reader.js';
 import { ReadAhead } from './source/read-ahead.js';
 import { RunsReader, readIntoAny } from './reader.js';
 import type { Carver, WalkResult } from '../carvers/types.js';
-import { buildSignatureTable, zeroHead } from '../carvers/registry.js';
+import { buildSignatureTable, candidatesAt } from '../carvers/registry.js';
 import { app1End, bareJpeg } from '../carvers/jpeg.js';
 import { leaseSearchMemory } from '../carvers/entropy-search.js';
 import type { RecoveredFile } from './record.js';
@@ -94,10 +94,8 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   // The EXIF block of the last JPEG start whose walk failed: when the photo broke, its
   // thumbnail is still found at a cluster start inside it, and is not a photo of its own.
   let brokenExif = { from: -1, to: -1 };
-  /** The file-start test and walk at stream offset v (absolute offset abs), head = its first bytes. */
-  const tryStart = (v: number, abs: number, head: Buffer): void => {
-    const bucket = table[head[0]];
-    if (!bucket || bucket.length === 0) return;
+  /** The file-start test and walk at stream offset v (absolute offset abs), head = its first bytes, by the carvers that may start there. */
+  const tryStart = (v: number, abs: number, head: Buffer, bucket: readonly Carver[]): void => {
     for (const carver of bucket) {
       if (!carver.detect(head)) continue;
       const result = safeWalk(carver, view, v, total - v);
@@ -145,7 +143,8 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
       for (; v < span.end; v += g) {
         if (v < resumeAt) continue;
         const head = stream.read(v, HEAD);
-        if (!zeroHead(head, 0)) tryStart(v, abs0 + (v - starts[i]), head);
+        const bucket = candidatesAt(table, head, 0);
+        if (bucket) tryStart(v, abs0 + (v - starts[i]), head, bucket);
       }
     }
     return { files, rejected, bytesScanned: 0 };
@@ -185,8 +184,9 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
         for (; v < Math.min(runEnd, chunkEnd); v += g) {
           const at = v - chunkStart;
           if (options.onHead) options.onHead(abs0 + (v - runStart), chunk, at);
-          if (v < resumeAt || !table[chunk[at]]?.length || zeroHead(chunk, at)) continue;
-          tryStart(v, abs0 + (v - runStart), chunk.subarray(at, at + HEAD));
+          if (v < resumeAt) continue;
+          const bucket = candidatesAt(table, chunk, at);
+          if (bucket) tryStart(v, abs0 + (v - runStart), chunk.subarray(at, at + HEAD), bucket);
         }
       }
       options.onProgress?.(chunkEnd, files.length);

@@ -65,14 +65,17 @@ function openUnique(outDir: string, relPath: string): { fd: number; rel: string;
  */
 const copyBuffer = Buffer.allocUnsafe(CHUNK);
 
-/** The file's bytes, chunk by chunk, in file order (a view of copyBuffer: use it before the next). */
-function* fileChunks(source: Reader, file: RecoveredFile): Generator<Buffer> {
+/**
+ * The file's bytes, chunk by chunk, in file order, each read into `into()` (by default
+ * copyBuffer) and given as a view of it: use it before asking for the next.
+ */
+function* fileChunks(source: Reader, file: RecoveredFile, into: () => Buffer = () => copyBuffer): Generator<Buffer> {
   for (const run of file.runs) {
     for (let done = 0; done < run.length; ) {
-      const want = Math.min(CHUNK, run.length - done);
-      const got = readIntoAny(source, copyBuffer.subarray(0, want), run.offset + done);
+      const buf = into();
+      const got = readIntoAny(source, buf.subarray(0, Math.min(CHUNK, run.length - done)), run.offset + done);
       if (got === 0) break;
-      yield copyBuffer.subarray(0, got);
+      yield buf.subarray(0, got);
       done += got;
     }
   }
@@ -161,27 +164,28 @@ export class OutputWriter {
     const writes: Promise<unknown>[] = [];
     let stopped = false;
     let position = 0;
+    // Each chunk is read into a buffer of the pool, taken before the read is asked for.
+    let buf: Buffer = copyBuffer;
+    const chunks = fileChunks(this.source, file, () => buf);
+    const length = file.runs.reduce((n, r) => n + r.length, 0);
     try {
-      outer: for (const run of file.runs) {
-        for (let done = 0; done < run.length; ) {
-          // A turn of the event loop per chunk, so a signal handler can ask to stop.
-          await yieldToEventLoop();
-          if (shouldStop() || this.failed) {
-            stopped = true;
-            break outer;
-          }
-          const buf = await this.acquire();
-          const want = Math.min(CHUNK, run.length - done);
-          const got = readIntoAny(this.source, buf.subarray(0, want), run.offset + done);
-          if (got === 0) {
-            this.release(buf);
-            break;
-          }
-          hash.update(buf.subarray(0, got));
-          writes.push(this.writeAt(fd, buf, got, position));
-          position += got;
-          done += got;
+      // (Once every byte is read the file is not stopped: it is only written.)
+      while (position < length) {
+        // A turn of the event loop per chunk, so a signal handler can ask to stop.
+        await yieldToEventLoop();
+        if (shouldStop() || this.failed) {
+          stopped = true;
+          break;
         }
+        buf = await this.acquire();
+        const next = chunks.next();
+        if (next.done) {
+          this.release(buf);
+          break;
+        }
+        hash.update(next.value);
+        writes.push(this.writeAt(fd, buf, next.value.length, position));
+        position += next.value.length;
       }
     } catch (err) {
       // A read that threw (not a bad sector: those read as zeros): no half file is left behind.

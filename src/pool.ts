@@ -1,6 +1,6 @@
 import type { Reader, ByteRun } from './reader.js';
 import type { Carver } from '../carvers/types.js';
-import { buildSignatureTable, zeroHead } from '../carvers/registry.js';
+import { buildSignatureTable, candidatesAt } from '../carvers/registry.js';
 import { readIntoAny } from './reader.js';
 import type { Analysis } from './analyse.js';
 import type { CarveRegion } from './carve.js';
@@ -71,8 +71,8 @@ export function inferGeometry(disk: Reader, run: ByteRun, carvers: Carver[]): In
   for (let pos = 0; pos < span && hits.length < INFER_MAX_HITS; pos += CHUNK) {
     const buf = piece.subarray(0, readIntoAny(disk, piece.subarray(0, Math.min(CHUNK + 64, span - pos + 64)), run.offset + pos));
     for (let at = 0; at < Math.min(CHUNK, buf.length); at += SECTOR) {
-      const bucket = table[buf[at]];
-      if (!bucket?.length || zeroHead(buf, at)) continue;
+      const bucket = candidatesAt(table, buf, at);
+      if (!bucket) continue;
       const head = buf.subarray(at, at + 64);
       if (bucket.some((c) => c.detect(head))) hits.push(run.offset + pos + at);
     }

@@ -61,13 +61,19 @@ export interface MbrResult {
   diagnostics: Diagnostics;
 }
 
-/** Parse sector 0 as an MBR. Returns null when it is not one (no signature, no plausible entry). */
-export function parseMbr(disk: Reader): MbrResult | null {
+/** Sector 0's four entries, when it has the signature and every status byte is sane. */
+function tableEntries(disk: Reader): MbrEntry[] | null {
   const sector = disk.read(0, SECTOR);
   if (!hasBootSignature(sector)) return null;
-  const diskSectors = Math.floor(disk.size / SECTOR);
   const entries = readEntries(sector);
-  if (entries.some((e) => e.status !== 0 && e.status !== 0x80)) return null;
+  return entries.some((e) => e.status !== 0 && e.status !== 0x80) ? null : entries;
+}
+
+/** Parse sector 0 as an MBR. Returns null when it is not one (no signature, no plausible entry). */
+export function parseMbr(disk: Reader): MbrResult | null {
+  const entries = tableEntries(disk);
+  if (!entries) return null;
+  const diskSectors = Math.floor(disk.size / SECTOR);
   const used = entries.filter((e) => plausible(e, diskSectors));
   if (used.length === 0) return null;
   const diagnostics = new Diagnostics();
@@ -91,12 +97,8 @@ export function parseMbr(disk: Reader): MbrResult | null {
  * them out; the caller says so.
  */
 export function partitionsPastEnd(disk: Reader): { number: number; offset: number }[] {
-  const sector = disk.read(0, SECTOR);
-  if (!hasBootSignature(sector)) return [];
   const diskSectors = Math.floor(disk.size / SECTOR);
-  const entries = readEntries(sector);
-  if (entries.some((e) => e.status !== 0 && e.status !== 0x80)) return [];
-  return entries.flatMap((e, i) => (e.type !== 0 && e.lbaFirst > 0 && e.sectorCount > 0 && e.lbaFirst >= diskSectors ? [{ number: i + 1, offset: e.lbaFirst * SECTOR }] : []));
+  return (tableEntries(disk) ?? []).flatMap((e, i) => (e.type !== 0 && e.lbaFirst > 0 && e.sectorCount > 0 && e.lbaFirst >= diskSectors ? [{ number: i + 1, offset: e.lbaFirst * SECTOR }] : []));
 }
 
 /** Follow the chain of extended boot records; logical partitions are numbered from 5. */

@@ -1,4 +1,3 @@
-import { warnAboutLayout } from '../diagnostics.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import chalk from 'chalk';
@@ -8,6 +7,7 @@ import { buildReport, type Report, type StopInfo } from '../report.js';
 import { checkOutputDir, OutputWriter, prepareOutputDir, relativeOutputPath, reserveSpace, type WriteResult } from '../output.js';
 import { formatBytes } from '../format.js';
 import { ExitCode, UserError } from '../errors.js';
+import { warnAboutLayout } from '../diagnostics.js';
 import type { RecoveredFile } from '../record.js';
 import { writeGallery } from '../gallery/gallery.js';
 import { markUnreadable } from '../badmap.js';
