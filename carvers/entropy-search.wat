@@ -23,11 +23,13 @@
   ;;
   ;; 64 bytes a step. Most steps hold no FF at all (scan data has one about every 200
   ;; bytes), and for them the bytewise maximum of the four vectors settles it: it holds an
-  ;; FF where any of them does, and a high bit where any does (the low-run count). That is
-  ;; three max and one compare where an OR of four compares took seven (22 against 17 GB/s
-  ;; on a JPEG chunk in cache, 13 against 12.6 from memory). A step with an FF looks at
-  ;; every byte with the one after it, without branching on the data: an FF followed by
-  ;; 00, D0-D7 or FF is no marker. (Skipping the byte after a stuffed FF, as a byte-by-byte search does,
+  ;; FF where any of them does, and a high bit where any does (the low-run count). A step
+  ;; with an FF loads its bytes again rather than keeping the four vectors: kept, they were
+  ;; live across the branch, and V8 stored all four to the stack on every step, which made
+  ;; the speed depend on where the code and the stack happened to lie (15 to 28 GB/s on one
+  ;; chunk in cache, from one build to the next; 30-31 GB/s now). It looks at every byte with
+  ;; the one after it, without branching on the data: an FF followed by 00, D0-D7 or FF is
+  ;; no marker. (Skipping the byte after a stuffed FF, as a byte-by-byte search does,
   ;; changes nothing: that byte is never FF.)
   (func (export "findMarker") (param $p i32) (param $end i32) (result i32)
     (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
@@ -51,22 +53,22 @@
         (local.set $saw (i32.or (local.get $saw) (i32.ge_u (local.get $lows) (i32.const 3))))
         (if (v128.any_true (i8x16.eq (local.get $m) (local.get $ff)))
           (then
-            (local.set $c0 (v128.andnot (i8x16.eq (local.get $v0) (local.get $ff))
+            (local.set $c0 (v128.andnot (i8x16.eq (v128.load align=1 (local.get $p)) (local.get $ff))
               (v128.or (v128.or
                   (i8x16.eq (local.tee $n (v128.load offset=1 align=1 (local.get $p))) (local.get $zero))
                   (i8x16.eq (local.get $n) (local.get $ff)))
                 (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
-            (local.set $c1 (v128.andnot (i8x16.eq (local.get $v1) (local.get $ff))
+            (local.set $c1 (v128.andnot (i8x16.eq (v128.load offset=16 align=1 (local.get $p)) (local.get $ff))
               (v128.or (v128.or
                   (i8x16.eq (local.tee $n (v128.load offset=17 align=1 (local.get $p))) (local.get $zero))
                   (i8x16.eq (local.get $n) (local.get $ff)))
                 (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
-            (local.set $c2 (v128.andnot (i8x16.eq (local.get $v2) (local.get $ff))
+            (local.set $c2 (v128.andnot (i8x16.eq (v128.load offset=32 align=1 (local.get $p)) (local.get $ff))
               (v128.or (v128.or
                   (i8x16.eq (local.tee $n (v128.load offset=33 align=1 (local.get $p))) (local.get $zero))
                   (i8x16.eq (local.get $n) (local.get $ff)))
                 (i8x16.lt_u (i8x16.sub (local.get $n) (local.get $d0)) (local.get $eight)))))
-            (local.set $c3 (v128.andnot (i8x16.eq (local.get $v3) (local.get $ff))
+            (local.set $c3 (v128.andnot (i8x16.eq (v128.load offset=48 align=1 (local.get $p)) (local.get $ff))
               (v128.or (v128.or
                   (i8x16.eq (local.tee $n (v128.load offset=49 align=1 (local.get $p))) (local.get $zero))
                   (i8x16.eq (local.get $n) (local.get $ff)))
