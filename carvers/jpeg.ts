@@ -1,5 +1,5 @@
 import type { Reader } from '../src/reader.js';
-import { BufferReader } from '../src/reader.js';
+import { BufferReader, readSomeAny } from '../src/reader.js';
 import type { Carver, WalkLimits, WalkMeta, WalkResult } from './types.js';
 import { ByteSource, isFilledWith } from './bytes.js';
 import { findEntropyMarker, LOW_RUN_MIN } from './entropy-search.js';
@@ -132,7 +132,7 @@ export function nextMarkerAfterScan(reader: Reader, from: number, limitEnd: numb
   let longestLow = 0;
   while (pos < limitEnd) {
     const want = Math.min(JPEG_SCAN_CHUNK, limitEnd - pos);
-    const chunk = reader.readSome ? reader.readSome(pos, want) : reader.read(pos, want);
+    const chunk = readSomeAny(reader, pos, want);
     if (chunk.length === 0) break;
     const i = findEntropyMarker(chunk, 0, chunk.length, (s, e) => {
       if (e - s > longestLow && looksForeign(chunk, s, e)) longestLow = e - s;
@@ -309,7 +309,8 @@ function sefTrailer(src: ByteSource, at: number, limitEnd: number): number | und
   if (nameLen < 1 || nameLen > 64 || !/^[\x20-\x7e]+$/.test(src.ascii(at + 8, nameLen))) return undefined;
   const searchEnd = Math.min(limitEnd, at + MAX_SEF_TRAILER);
   for (let pos = at; pos < searchEnd; ) {
-    const chunk = src.reader.read(pos, Math.min(1024 * 1024, searchEnd - pos));
+    // What the scan holds of it, rather than 1 MiB read (and allocated) again past the chunk's end.
+    const chunk = readSomeAny(src.reader, pos, Math.min(1024 * 1024, searchEnd - pos));
     if (chunk.length < 4) return undefined;
     for (let i = chunk.indexOf('SEFT'); i >= 0; i = chunk.indexOf('SEFT', i + 1)) {
       const seft = pos + i;

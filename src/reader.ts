@@ -36,6 +36,11 @@ export function readIntoAny(reader: Reader, target: Buffer, offset: number): num
   return got.length;
 }
 
+/** readSome when the reader has it (a view of what it holds, no copy), else read(). */
+export function readSomeAny(reader: Reader, offset: number, length: number): Buffer {
+  return reader.readSome ? reader.readSome(offset, length) : reader.read(offset, length);
+}
+
 /** A window onto another reader: a partition inside a disk, a file inside a volume. */
 export class SliceReader implements Reader {
   readonly size: number;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { jpegCarver } from '../../carvers/jpeg.js';
+import { carveRegion, SCAN_CHUNK } from '../../src/carve.js';
+import { BufferReader } from '../../src/reader.js';
 import {
   HAVE_SAMPLES,
   ok,
@@ -91,8 +93,8 @@ function withMpf(second: Buffer, gap: Buffer, mpType = 0x010001): Buffer {
 }
 
 /** A Samsung SEF trailer: one data block, the SEFH directory pointing back to it, length, 'SEFT'. */
-function sefTrailer(): Buffer {
-  const block = Buffer.concat([Buffer.from([0, 0, 0x01, 0x0a]), u32le(14), Buffer.from('Image_UTC_Data1234567890', 'latin1')]);
+function sefTrailer(data = Buffer.from('1234567890', 'latin1')): Buffer {
+  const block = Buffer.concat([Buffer.from([0, 0, 0x01, 0x0a]), u32le(14), Buffer.from('Image_UTC_Data', 'latin1'), data]);
   const dir = Buffer.alloc(24);
   dir.write('SEFH', 0, 'latin1');
   dir.writeUInt32LE(106, 4);
@@ -180,6 +182,23 @@ describe('jpeg carver: walk', () => {
     const r = ok(walkBuffer(jpegCarver, Buffer.concat([f, tail])));
     expect(r.length).toBe(f.length);
     expect(r.notes?.join()).toMatch(/SEF/);
+  });
+
+  it("keeps a SEF trailer whose 'SEFT' lies across the end of the scan's chunk", () => {
+    // The trailer is searched in what the scan holds (readSome), piece by piece: 'SEFT' split
+    // between two pieces must still be found, at the chunk's end and at the end of the 64
+    // bytes a chunk holds of the next.
+    const photo = jpeg();
+    const start = SCAN_CHUNK - 512 * 64;
+    for (const seftAt of [SCAN_CHUNK - 3, SCAN_CHUNK - 2, SCAN_CHUNK - 1, SCAN_CHUNK, SCAN_CHUNK + 61, SCAN_CHUNK + 62, SCAN_CHUNK + 63]) {
+      const trailer = sefTrailer(Buffer.alloc(seftAt + 4 - start - photo.length - 54, 0x41));
+      expect(start + photo.length + trailer.length - 4).toBe(seftAt);
+      const card = Buffer.alloc(2 * SCAN_CHUNK);
+      Buffer.concat([photo, trailer]).copy(card, start);
+      const region = { volume: 0, runs: [{ offset: 0, length: card.length }], granularity: 512, alignBase: 0 };
+      const out = carveRegion(new BufferReader(card), region, { carvers: [jpegCarver] });
+      expect(out.files.map((f) => [f.runs[0].offset, f.size]), `SEFT at ${seftAt}`).toEqual([[start, photo.length + trailer.length]]);
+    }
   });
 
   it('reports camera padding to a 32 KiB boundary as a trailer, and keeps it with expectedSize', () => {
