@@ -225,8 +225,10 @@ function placeLost(disk: Reader, plan: VolumePlan, e: FsEntry, provenance: 'dele
     skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'its clusters are already recovered as another file' });
     return;
   }
-  // A check that fails where the source could not be read says nothing of the guess: keep the file, damaged.
-  if (choice.check && !choice.check.ok && !options.keepPartial && firstUnreadableAt(choice.runs, badRangesOf(disk)) < 0) {
+  // A check that fails where the source could not be read, or past its end (an image cut
+  // short), says nothing of the guess: keep the file, damaged (clipToSource says how much is there).
+  const pastEnd = choice.runs.some((r) => r.offset + r.length > disk.size);
+  if (choice.check && !choice.check.ok && !options.keepPartial && !pastEnd && firstUnreadableAt(choice.runs, badRangesOf(disk)) < 0) {
     skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: `content check failed on the contiguous guess (${choice.check.reason}); clusters returned to the carving pool` });
     unplaced.push(e);
     return;

@@ -132,4 +132,45 @@ describe('exit codes', () => {
     // A whole card has no such warning.
     expect(runCli(['list', fixtureImage('demo-card')]).stderr).not.toMatch(/cut short/);
   });
+
+  it('an image cut inside its data: what lies past the end is named as such, and a deleted photo there is kept in part, not called overwritten', () => {
+    type Rec = { path: string; originalPath: string; provenance: string; status: string; size: number; runs: [number, number][]; notes: string[] };
+    const whole = fs.readFileSync(fixtureImage('demo-card'));
+    const fullOut = path.join(tempDir(), 'whole-out');
+    expect(runCli(['recover', fixtureImage('demo-card'), '--out', fullOut, '-q']).status).toBe(0);
+    const full: Rec[] = JSON.parse(fs.readFileSync(path.join(fullOut, 'report.json'), 'utf8')).files;
+    // Cut 20000 bytes into the deleted photo that lies furthest in, so that live files start after the cut.
+    const start = (f: Rec) => f.runs[0][0];
+    const deleted = full.filter((f) => f.provenance === 'deleted' && f.runs.length === 1).sort((a, b) => start(b) - start(a));
+    const victim = deleted.find((f) => full.some((g) => g.provenance === 'allocated' && g.runs.length > 0 && start(g) > start(f) + f.size))!;
+    expect(victim, 'a deleted photo with live files after it').toBeDefined();
+    const cutAt = start(victim) + 20000;
+    const cut = path.join(tempDir(), 'demo-cut-inside.img');
+    fs.writeFileSync(cut, whole.subarray(0, cutAt));
+
+    const out = path.join(tempDir(), 'cut-inside-out');
+    const r = runCli(['recover', cut, '--out', out]);
+    expect(r.stdout).not.toMatch(/overwritten/);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    const files: Rec[] = report.files;
+    const kept = files.find((f) => f.path === victim.path);
+    expect(kept, `${victim.path} kept`).toBeDefined();
+    expect(kept!.status).toBe('damaged');
+    expect(kept!.notes.join(' | ')).toMatch(/past the end of the source/);
+    expect(report.skipped.map((s: { originalPath: string }) => s.originalPath)).not.toContain(victim.originalPath);
+    // What it holds is the photo's first 20000 bytes, as on the whole card.
+    const got = fs.readFileSync(path.join(out, kept!.path));
+    expect(got.length).toBe(20000);
+    expect(got.equals(fs.readFileSync(path.join(fullOut, victim.path)).subarray(0, 20000))).toBe(true);
+    // A live file that starts past the cut, in a folder read before it: damaged, and the reason
+    // says where its data went. (A folder past the cut takes its files with it.)
+    const beyond = full.filter((f) => f.provenance === 'allocated' && f.runs.length > 0 && start(f) >= cutAt);
+    const listed = beyond.filter((b) => files.some((x) => x.path === b.path));
+    expect(listed.length).toBeGreaterThan(0);
+    for (const b of listed) {
+      const f = files.find((x) => x.path === b.path)!;
+      expect(f.status, b.path).toBe('damaged');
+      expect(f.notes.join(' | '), b.path).toMatch(/lies past the end of the source \(the image ends before the volume does\)/);
+    }
+  });
 });

@@ -55,6 +55,8 @@ export interface FatLayout {
   sectorsPerCluster: number;
   clusterSize: number;
   clusterCount: number;
+  /** What the boot sector counts, when the source ends before that many clusters (clusterCount is then what fits). */
+  countedClusters?: number;
   fatOffset: number;
   fatSize: number;
   fatCount: number;

@@ -10,6 +10,8 @@ import { directoryStart, orphanPaths, type DotEntries, type OrphanDirectory } fr
 import { assignContinuations, mayContinueFolder, startFolder } from './continuation.js';
 import { findDirectoryStarts, looksLikeRoot, solveGeometry } from './lost.js';
 
+const PAST_SOURCE_END = 'past the end of the source (the image ends before the volume does)';
+
 const SECTOR = 512;
 const MAX_DEPTH = 64;
 /** Directories larger than this are corrupt (FAT allows 65,536 entries = 2 MiB). */
@@ -157,6 +159,11 @@ class FatVolume implements FileSystem {
     return contiguousGuess(firstCluster, size, this.layout.clusterSize, this.maxCluster, (c) => this.isAllocated(c));
   }
 
+  /** A cluster of the volume that the source ends before (an image cut short). */
+  beyondSource(cluster: number): boolean {
+    return cluster > this.maxCluster && cluster <= (this.layout.countedClusters ?? 0) + 1;
+  }
+
   inRange(cluster: number): boolean {
     return cluster >= 2 && cluster <= this.maxCluster;
   }
@@ -186,7 +193,7 @@ class FatVolume implements FileSystem {
     const seen = new Set<number>();
     while (n < maxClusters) {
       if (!this.inRange(c)) {
-        notes.push(`chain leaves the volume at cluster ${c}`);
+        notes.push(this.beyondSource(c) ? `chain runs on at cluster ${c}, ${PAST_SOURCE_END}` : `chain leaves the volume at cluster ${c}`);
         this.diag.warn('fat.chain-out-of-range', `${what}: chain points to cluster ${c}, outside the volume`);
         break;
       }
@@ -285,8 +292,9 @@ class FatVolume implements FileSystem {
     if (!this.inRange(e.firstCluster)) {
       // A deleted FAT32 entry may have lost the high word; the low word alone may still fit.
       if (!(deleted && this.layout.type === 'FAT32')) {
-        notes.push(`first cluster ${e.firstCluster} is outside the volume`);
-        this.diag.warn('fat.entry-cluster', `${pathOf(base)}: first cluster ${e.firstCluster} outside the volume`);
+        const where = this.beyondSource(e.firstCluster) ? `lies ${PAST_SOURCE_END}` : 'is outside the volume';
+        notes.push(`first cluster ${e.firstCluster} ${where}`);
+        this.diag.warn('fat.entry-cluster', `${pathOf(base)}: first cluster ${e.firstCluster} ${where}`);
         return base;
       }
     }
@@ -323,8 +331,10 @@ class FatVolume implements FileSystem {
       entry.notes.push(`high word of the first cluster may be zeroed; ${free.length} candidate start clusters`);
     }
     entry.extents = this.guessRun(entry.firstCluster, entry.size);
-    if (clustersIn(entry.extents) < Math.ceil(entry.size / this.layout.clusterSize)) {
-      entry.notes.push('not enough free clusters after the first cluster for the whole size');
+    const need = Math.ceil(entry.size / this.layout.clusterSize);
+    if (clustersIn(entry.extents) < need) {
+      const cut = this.beyondSource(Math.min(entry.firstCluster + need - 1, this.layout.countedClusters ?? 0));
+      entry.notes.push(cut ? `its clusters run on ${PAST_SOURCE_END}` : 'not enough free clusters after the first cluster for the whole size');
     }
   }
 
@@ -536,7 +546,7 @@ export const fatDriver: FsDriver = {
     const fits = Math.max(0, Math.ceil((volume.size - boot.layout.dataOffset) / boot.layout.clusterSize));
     if (boot.layout.clusterCount > fits) {
       diagnostics.warn('fat.beyond-source', `the boot sector counts ${boot.layout.clusterCount} clusters, the source holds ${fits}: the rest is ignored (a truncated image, or a damaged boot sector)`);
-      boot.layout = { ...boot.layout, clusterCount: fits };
+      boot.layout = { ...boot.layout, clusterCount: fits, countedClusters: boot.layout.clusterCount };
     }
     const { table, index } = chooseFat(volume, boot.layout, diagnostics);
     const fs = new FatVolume(volume, boot.layout, table, boot.which, index, diagnostics);

@@ -150,7 +150,7 @@ function summaryText(report: Report, outDir: string): string {
   const unverified = s.byStatus.unverified ?? 0;
   if (unverified) lines.push(chalk.yellow(`  ${unverified} file(s) could not be checked against their format: open them to be sure`));
   if (s.damaged) lines.push(chalk.red(`  ${s.damaged} file(s) are damaged (see report.json)`));
-  if (s.skipped) lines.push(`  ${s.skipped} deleted entr${s.skipped === 1 ? 'y was' : 'ies were'} overwritten and could not be recovered`);
+  if (s.skipped) lines.push(`  ${s.skipped} deleted entr${s.skipped === 1 ? 'y' : 'ies'} could not be recovered (overwritten, or the data there is not the file: reasons in report.json)`);
   if (s.unreadableBytes) {
     const touched = report.files.filter((f) => f.badRanges.length > 0).length;
     lines.push(chalk.red(`  ${formatBytes(s.unreadableBytes)} of the source could not be read (zeros in its place); ${touched} file(s) touch it`));

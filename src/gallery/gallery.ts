@@ -103,7 +103,7 @@ function pageHead(report: Report): string {
   const status = ordered(s.byStatus, STATUS_ORDER).map((st): [string, number, string] => [`st-${token(st)}`, s.byStatus[st], st]);
   const extra: string[] = [];
   if (!report.complete) extra.push(`<li class="warn">${esc(`stopped early${report.stopped ? ` (${report.stopped.message})` : ''}: this list is incomplete`)}</li>`);
-  if (s.skipped) extra.push(`<li><b>${s.skipped}</b> deleted entr${s.skipped === 1 ? 'y' : 'ies'} overwritten (not recovered)</li>`);
+  if (s.skipped) extra.push(`<li><b>${s.skipped}</b> deleted entr${s.skipped === 1 ? 'y' : 'ies'} not recovered (overwritten, or the data there is not the file: reasons in report.json)</li>`);
   if (s.unreadableBytes) extra.push(`<li class="warn">${esc(formatBytes(s.unreadableBytes))} of the source unreadable</li>`);
   return `<!doctype html>
 <html lang="en">
