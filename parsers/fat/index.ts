@@ -193,8 +193,9 @@ class FatVolume implements FileSystem {
     const seen = new Set<number>();
     while (n < maxClusters) {
       if (!this.inRange(c)) {
-        notes.push(this.beyondSource(c) ? `chain runs on at cluster ${c}, ${PAST_SOURCE_END}` : `chain leaves the volume at cluster ${c}`);
-        this.diag.warn('fat.chain-out-of-range', `${what}: chain points to cluster ${c}, outside the volume`);
+        const where = this.beyondSource(c) ? PAST_SOURCE_END : 'outside the volume';
+        notes.push(`chain runs on at cluster ${c}, ${where}`);
+        this.diag.warn('fat.chain-out-of-range', `${what}: chain points to cluster ${c}, ${where}`);
         break;
       }
       if (seen.has(c)) {
