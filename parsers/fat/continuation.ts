@@ -30,7 +30,8 @@ export function startFolder(cluster: number, bytes: Buffer, fat32 = false): Fold
   return folder;
 }
 
-function extendFolder(folder: FolderInProgress, cluster: number, bytes: Buffer): void {
+/** Add a cluster to the folder: its entries go on from the ones before. */
+export function extendFolder(folder: FolderInProgress, cluster: number, bytes: Buffer): void {
   const parsed = parseDirectory(bytes, folder.fat32);
   const named = parsed.entries.filter((e) => !e.isDot);
   folder.clusters.push(cluster);
@@ -150,13 +151,22 @@ export function continuationScore(folder: FolderInProgress, candidate: Continuat
   return score;
 }
 
+const MIN_SCORE_APART = 2.5;
+
+/**
+ * continuationScore when it is enough to join, else -Infinity. Away from the folder, the
+ * entries themselves must vouch for the join (names going on, or a split long name).
+ */
+export function joinScore(folder: FolderInProgress, candidate: ContinuationCandidate, adjacent: boolean): number {
+  const score = continuationScore(folder, candidate, adjacent);
+  return score >= (adjacent ? 1 : MIN_SCORE_APART) ? score : -Infinity;
+}
+
 /**
  * Give each candidate cluster, in ascending order, to the open folder (not yet ended, last
  * cluster before it) it continues best. `nextFree(c)` is the cluster a folder ending at `c`
  * would have taken next (skipping other folders' first clusters): that one counts as adjacent.
  */
-const MIN_SCORE_APART = 2.5;
-
 export function assignContinuations(folders: FolderInProgress[], candidates: ContinuationCandidate[], nextFree: (cluster: number) => number, maxClusters: number): void {
   for (const candidate of [...candidates].sort((a, b) => a.cluster - b.cluster)) {
     let best: FolderInProgress | null = null;
@@ -164,10 +174,8 @@ export function assignContinuations(folders: FolderInProgress[], candidates: Con
     for (const folder of folders) {
       const lastCluster = folder.clusters[folder.clusters.length - 1];
       if (folder.ended || lastCluster >= candidate.cluster || folder.clusters.length >= maxClusters) continue;
-      const adjacent = nextFree(lastCluster) === candidate.cluster;
-      const score = continuationScore(folder, candidate, adjacent);
-      // Away from the folder, the entries themselves must vouch for the join (names going on, or a split long name).
-      if (score >= (adjacent ? 1 : MIN_SCORE_APART) && score > bestScore) {
+      const score = joinScore(folder, candidate, nextFree(lastCluster) === candidate.cluster);
+      if (score > bestScore) {
         best = folder;
         bestScore = score;
       }

@@ -7,7 +7,7 @@ import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
 import { FatTable } from './table.js';
 import { displayName, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
 import { directoryStart, orphanPaths, type DotEntries, type OrphanDirectory } from './orphans.js';
-import { assignContinuations, mayContinueFolder, startFolder } from './continuation.js';
+import { assignContinuations, extendFolder, joinScore, mayContinueFolder, startFolder, type ContinuationCandidate, type FolderInProgress } from './continuation.js';
 import { findDirectoryStarts, looksLikeRoot, solveGeometry } from './lost.js';
 
 const PAST_SOURCE_END = 'past the end of the source (the image ends before the volume does)';
@@ -16,6 +16,11 @@ const SECTOR = 512;
 const MAX_DEPTH = 64;
 /** Directories larger than this are corrupt (FAT allows 65,536 entries = 2 MiB). */
 const MAX_DIR_BYTES = 2 * 1024 * 1024;
+/**
+ * How far past a deleted folder's last cluster its next one is looked for: the data of the
+ * file written before the folder grew lies between (a photo, a short video).
+ */
+const MAX_FOLDER_GAP = 64 * 1024 * 1024;
 
 interface BootChoice {
   layout: FatLayout;
@@ -491,20 +496,47 @@ class FatVolume implements FileSystem {
     return out;
   }
 
+  /**
+   * A deleted folder's entries: its chain is gone. A folder takes a new cluster when it
+   * fills, the next free one: right after its last cluster on an empty card, or after the
+   * data of the file whose entry did not fit, when the folder grew between files (a camera's
+   * folder, one photo at a time). So the next cluster is the one after the last, or else the
+   * first cluster past the last listed file's data whose entries vouch for the join (names
+   * going on, a long name split across the two), within MAX_FOLDER_GAP.
+   */
   private readDeletedDirectory(first: number, firstBytes: Buffer): Buffer {
-    const parts = [firstBytes];
-    let c = first;
-    while (!parseDirectory(parts[parts.length - 1], false).ended && parts.length * this.layout.clusterSize < MAX_DIR_BYTES) {
-      c++;
-      if (!this.inRange(c) || this.isAllocated(c)) break;
-      const next = this.volume.read(this.clusterOffset(c), this.layout.clusterSize);
-      // The next folder's own first cluster is not a continuation of this one.
-      if (directoryStart(next, false)) break;
-      const parsed = parseDirectory(next, false);
-      if (parsed.implausible > 0 || parsed.entries.length === 0) break;
-      parts.push(next);
+    const folder = startFolder(first, firstBytes, this.layout.type === 'FAT32');
+    while (!folder.ended && folder.parts.length * this.layout.clusterSize < MAX_DIR_BYTES) {
+      const next = this.nextDeletedFolderCluster(folder);
+      if (!next) break;
+      extendFolder(folder, next.cluster, next.bytes);
     }
-    return Buffer.concat(parts);
+    return Buffer.concat(folder.parts);
+  }
+
+  private nextDeletedFolderCluster(folder: FolderInProgress): ContinuationCandidate | undefined {
+    const cs = this.layout.clusterSize;
+    const last = folder.clusters[folder.clusters.length - 1];
+    const adjacent = this.deletedFolderCluster(last + 1);
+    if (adjacent) return adjacent;
+    const tail = folder.tail;
+    const from = Math.max(last + 2, tail && tail.firstCluster >= 2 ? tail.firstCluster + Math.ceil(tail.size / cs) : 0);
+    const to = Math.min(this.maxCluster, from + Math.ceil(MAX_FOLDER_GAP / cs));
+    for (let c = from; c <= to; c++) {
+      if (this.isAllocated(c) || !mayContinueFolder(this.volume.read(this.clusterOffset(c), 64))) continue;
+      const candidate = this.deletedFolderCluster(c);
+      if (candidate && joinScore(folder, candidate, false) > -Infinity) return candidate;
+    }
+    return undefined;
+  }
+
+  /** Cluster c when it may continue a deleted folder: free, entries throughout, not a folder's first cluster. */
+  private deletedFolderCluster(c: number): ContinuationCandidate | undefined {
+    if (!this.inRange(c) || this.isAllocated(c)) return undefined;
+    const bytes = this.volume.read(this.clusterOffset(c), this.layout.clusterSize);
+    if (directoryStart(bytes, false)) return undefined;
+    const parsed = parseDirectory(bytes, false);
+    return parsed.implausible > 0 || parsed.entries.length === 0 ? undefined : { cluster: c, bytes };
   }
 }
 
