@@ -45,6 +45,7 @@ const SWEEP_CHUNK = 8 * 1024 * 1024;
  * sweep is one sequential pass with few system calls rather than a read per cluster: on a
  * large card that is the difference between seconds and a page cache thrashed by probes.
  * The bytes handed to `visit` are only valid during the call; copy what must be kept.
+ * A visit that returns true ends the sweep.
  */
 export function sweepClusters(
   volume: Reader,
@@ -52,7 +53,7 @@ export function sweepClusters(
   first: number,
   last: number,
   isCandidate: (cluster: number) => boolean,
-  visit: (cluster: number, bytes: Buffer) => void,
+  visit: (cluster: number, bytes: Buffer) => boolean | void,
 ): void {
   const cs = geometry.clusterSize;
   const perChunk = Math.max(1, Math.floor(SWEEP_CHUNK / cs));
@@ -69,7 +70,7 @@ export function sweepClusters(
     while (n < perChunk && c + n <= last && isCandidate(c + n)) n++;
     const got = readIntoAny(volume, buffer.subarray(0, n * cs), geometry.clusterOffset(c));
     const whole = Math.floor(got / cs);
-    for (let i = 0; i < whole; i++) visit(c + i, buffer.subarray(i * cs, (i + 1) * cs));
+    for (let i = 0; i < whole; i++) if (visit(c + i, buffer.subarray(i * cs, (i + 1) * cs)) === true) return;
     // A short read: the source ends inside the run; what is left of the last cluster is still worth a look.
     if (whole < n) {
       if (got > whole * cs) visit(c + whole, buffer.subarray(whole * cs, got));

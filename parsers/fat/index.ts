@@ -21,6 +21,8 @@ const MAX_DIR_BYTES = 2 * 1024 * 1024;
  * file written before the folder grew lies between (a photo, a short video).
  */
 const MAX_FOLDER_GAP = 64 * 1024 * 1024;
+/** How much a volume's deleted folders may read in all, looking for their later clusters. */
+const FOLDER_GAP_BUDGET = 512 * 1024 * 1024;
 
 interface BootChoice {
   layout: FatLayout;
@@ -114,6 +116,8 @@ class FatVolume implements FileSystem {
   /** Clusters already reached by some chain: a second claim is a cross-link. */
   private readonly claimed: Uint8Array;
   private readonly visitedDirs = new Set<number>();
+  /** What deleted folders may still read, looking past their files' data for their later clusters. */
+  private folderGapBudget = FOLDER_GAP_BUDGET;
   /** Live folders by first cluster, so an orphaned folder's '..' can lead back into the live tree. */
   private readonly liveDirPaths = new Map<number, string[]>();
 
@@ -502,7 +506,8 @@ class FatVolume implements FileSystem {
    * data of the file whose entry did not fit, when the folder grew between files (a camera's
    * folder, one photo at a time). So the next cluster is the one after the last, or else the
    * first cluster past the last listed file's data whose entries vouch for the join (names
-   * going on, a long name split across the two), within MAX_FOLDER_GAP.
+   * going on, a long name split across the two), within MAX_FOLDER_GAP (and what is left of
+   * the volume's FOLDER_GAP_BUDGET: a card of many deleted folders is not read many times over).
    */
   private readDeletedDirectory(first: number, firstBytes: Buffer): Buffer {
     const folder = startFolder(first, firstBytes, this.layout.type === 'FAT32');
@@ -521,19 +526,27 @@ class FatVolume implements FileSystem {
     if (adjacent) return adjacent;
     const tail = folder.tail;
     const from = Math.max(last + 2, tail && tail.firstCluster >= 2 ? tail.firstCluster + Math.ceil(tail.size / cs) : 0);
-    const to = Math.min(this.maxCluster, from + Math.ceil(MAX_FOLDER_GAP / cs));
-    for (let c = from; c <= to; c++) {
-      if (this.isAllocated(c) || !mayContinueFolder(this.volume.read(this.clusterOffset(c), 64))) continue;
-      const candidate = this.deletedFolderCluster(c);
-      if (candidate && joinScore(folder, candidate, false) > -Infinity) return candidate;
-    }
-    return undefined;
+    const to = Math.min(this.maxCluster, from + Math.floor(Math.min(MAX_FOLDER_GAP, this.folderGapBudget) / cs) - 1);
+    if (to < from) return undefined;
+    let found: ContinuationCandidate | undefined;
+    let lastSeen = from;
+    const geometry = { clusterSize: cs, clusterOffset: (c: number) => this.clusterOffset(c) };
+    sweepClusters(this.volume, geometry, from, to, (c) => !this.isAllocated(c), (c, bytes) => {
+      lastSeen = c;
+      if (!mayContinueFolder(bytes)) return false;
+      const candidate = this.deletedFolderCluster(c, Buffer.from(bytes));
+      if (!candidate || joinScore(folder, candidate, false) === -Infinity) return false;
+      found = candidate;
+      return true;
+    });
+    this.folderGapBudget -= (lastSeen - from + 1) * cs;
+    return found;
   }
 
   /** Cluster c when it may continue a deleted folder: free, entries throughout, not a folder's first cluster. */
-  private deletedFolderCluster(c: number): ContinuationCandidate | undefined {
+  private deletedFolderCluster(c: number, read?: Buffer): ContinuationCandidate | undefined {
     if (!this.inRange(c) || this.isAllocated(c)) return undefined;
-    const bytes = this.volume.read(this.clusterOffset(c), this.layout.clusterSize);
+    const bytes = read ?? this.volume.read(this.clusterOffset(c), this.layout.clusterSize);
     if (directoryStart(bytes, false)) return undefined;
     const parsed = parseDirectory(bytes, false);
     return parsed.implausible > 0 || parsed.entries.length === 0 ? undefined : { cluster: c, bytes };
