@@ -225,10 +225,8 @@ function placeLost(disk: Reader, plan: VolumePlan, e: FsEntry, provenance: 'dele
     skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: 'its clusters are already recovered as another file' });
     return;
   }
-  // A check that fails where the source could not be read, or past its end (an image cut
-  // short), says nothing of the guess: keep the file, damaged (clipToSource says how much is there).
-  const pastEnd = choice.runs.some((r) => r.offset + r.length > disk.size);
-  if (choice.check && !choice.check.ok && !options.keepPartial && !pastEnd && firstUnreadableAt(choice.runs, badRangesOf(disk)) < 0) {
+  // A check that did not see all of the guess's bytes says nothing of it: keep the file, damaged.
+  if (choice.check && !choice.check.ok && !options.keepPartial && !bytesMissing(disk, choice.runs)) {
     skipped.push({ volume: volume.index, provenance, originalPath: original, size: e.size, reason: `content check failed on the contiguous guess (${choice.check.reason}); clusters returned to the carving pool` });
     unplaced.push(e);
     return;
@@ -249,6 +247,14 @@ function placeLost(disk: Reader, plan: VolumePlan, e: FsEntry, provenance: 'dele
     file.notes.push(`only ${runsLength(choice.runs)} of ${e.size} bytes could be placed`);
   }
   files.push(file);
+}
+
+/**
+ * Whether some of these bytes are not to be had: unreadable sectors (read as zeros), or past
+ * the end of an image cut short (clipToSource then says how much is there).
+ */
+function bytesMissing(disk: Reader, runs: readonly ByteRun[]): boolean {
+  return runs.some((r) => r.offset + r.length > disk.size) || firstUnreadableAt(runs, badRangesOf(disk)) >= 0;
 }
 
 /** A truncated image ends before the volume does: runs past its end are cut, the file marked damaged. */

@@ -522,7 +522,8 @@ class FatVolume implements FileSystem {
   private nextDeletedFolderCluster(folder: FolderInProgress): ContinuationCandidate | undefined {
     const cs = this.layout.clusterSize;
     const last = folder.clusters[folder.clusters.length - 1];
-    const adjacent = this.deletedFolderCluster(last + 1);
+    const next = last + 1;
+    const adjacent = this.inRange(next) && !this.isAllocated(next) ? this.deletedFolderCluster(next, this.volume.read(this.clusterOffset(next), cs)) : undefined;
     if (adjacent) return adjacent;
     const tail = folder.tail;
     const from = Math.max(last + 2, tail && tail.firstCluster >= 2 ? tail.firstCluster + Math.ceil(tail.size / cs) : 0);
@@ -543,10 +544,8 @@ class FatVolume implements FileSystem {
     return found;
   }
 
-  /** Cluster c when it may continue a deleted folder: free, entries throughout, not a folder's first cluster. */
-  private deletedFolderCluster(c: number, read?: Buffer): ContinuationCandidate | undefined {
-    if (!this.inRange(c) || this.isAllocated(c)) return undefined;
-    const bytes = read ?? this.volume.read(this.clusterOffset(c), this.layout.clusterSize);
+  /** Free cluster c (its bytes) when it may continue a deleted folder: entries throughout, not a folder's first cluster. */
+  private deletedFolderCluster(c: number, bytes: Buffer): ContinuationCandidate | undefined {
     if (directoryStart(bytes, false)) return undefined;
     const parsed = parseDirectory(bytes, false);
     return parsed.implausible > 0 || parsed.entries.length === 0 ? undefined : { cluster: c, bytes };
