@@ -36,6 +36,14 @@ export function contiguousGuess(
   return extents;
 }
 
+/**
+ * How far past a deleted folder's last cluster its next one is looked for (FAT and exFAT):
+ * the data of the file written before the folder grew lies between (a photo, a short video).
+ */
+export const MAX_FOLDER_GAP = 64 * 1024 * 1024;
+/** How much a volume's deleted folders may read in all, looking for their later clusters. */
+export const FOLDER_GAP_BUDGET = 512 * 1024 * 1024;
+
 /** How much of the volume one read of the orphan sweep covers. */
 const SWEEP_CHUNK = 8 * 1024 * 1024;
 

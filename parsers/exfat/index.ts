@@ -5,12 +5,12 @@
 import type { Reader } from '../../src/reader.js';
 import { Diagnostics } from '../../src/diagnostics.js';
 import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '../types.js';
-import { clustersIn, contiguousGuess, pushCluster, sweepClusters } from '../clusters.js';
+import { clustersIn, contiguousGuess, FOLDER_GAP_BUDGET, MAX_FOLDER_GAP, pushCluster, sweepClusters } from '../clusters.js';
 import { sanitizeName } from '../fat/index.js';
 import { chooseBootRegion, VOLUME_FLAG_DIRTY, VOLUME_FLAG_MEDIA_FAILURE, type BootCandidate, type ExfatLayout } from './boot.js';
 import { AllocationBitmap, ExfatFat, FAT_BAD, FAT_END, SparseBits } from './table.js';
 import { ENTRY_SIZE, nameHash, parseEntrySets, UpcaseTable, upcaseTableChecksum, type ExfatFileSet, type ParsedEntrySets } from './entries.js';
-import { buildOrphanFolders, DIRECTORY_HEAD_BYTES, mayBeDirectoryCluster, orphanFolderPaths, scanDirectoryCluster, type SweptCluster } from './orphans.js';
+import { buildOrphanFolders, completesOpenSet, DIRECTORY_HEAD_BYTES, mayBeDirectoryCluster, orphanFolderPaths, scanDirectoryCluster, type SweptCluster } from './orphans.js';
 
 export * from './boot.js';
 export * from './entries.js';
@@ -52,6 +52,8 @@ class ExfatVolume implements FileSystem {
   /** Old folder clusters mayBeOrphanFolder judged whole during the carving scan, with their scans. */
   private readonly judgedDuringScan = new Map<number, SweptCluster>();
   private localTimes = 0;
+  /** What deleted folders may still read, looking past file data for their later clusters. */
+  private folderGapBudget = FOLDER_GAP_BUDGET;
 
   constructor(
     private readonly volume: Reader,
@@ -301,9 +303,9 @@ class ExfatVolume implements FileSystem {
       return;
     }
     const chain = this.walkChain(set.firstCluster, need);
-    const consistent =
-      chain.count === need && this.fat.next(lastCluster(chain.extents)) === FAT_END && this.countFree(chain.extents) === chain.count;
-    if (consistent) {
+    const endMark = chain.count === need ? this.fat.next(lastCluster(chain.extents)) : FAT_END;
+    const onFree = this.countFree(chain.extents) === chain.count;
+    if (chain.count === need && endMark === FAT_END && onFree) {
       entry.basis = 'chain';
       entry.extents = chain.extents;
       entry.notes.push('the FAT chain was still intact and on free clusters');
@@ -311,7 +313,8 @@ class ExfatVolume implements FileSystem {
     }
     entry.basis = 'contiguous-guess';
     entry.extents = this.guessRun(set.firstCluster, bytesToMap(set));
-    entry.notes.push(`the FAT chain is gone (${chain.count === need ? 'it crosses clusters in use' : chainStopWords(chain)}); assumed to continue in the next free clusters`);
+    const why = chain.count !== need ? chainStopWords(chain) : !onFree ? 'it crosses clusters in use' : `no end mark after its last cluster: FAT entry ${hex32(endMark)}`;
+    entry.notes.push(`the FAT chain is gone (${why}); assumed to continue in the next free clusters`);
     if (clustersIn(entry.extents) < need) entry.notes.push('not enough free clusters after the first cluster for the whole size');
   }
 
@@ -348,7 +351,8 @@ class ExfatVolume implements FileSystem {
     }
     // A deleted folder's clusters count only while free: one in use again holds someone else's data.
     const extents = entry.deleted ? this.freePrefix(entry.extents) : entry.extents;
-    const bytes = this.readDirectory(extents);
+    let bytes = this.readDirectory(extents);
+    if (entry.deleted && entry.basis === 'contiguous-guess') bytes = this.followDeletedFolder(extents, bytes, entry);
     const parsed = parseEntrySets(bytes, { where, upcase: this.upcase, offsetOf: (o) => this.volumeOffsetIn(extents, o) });
     if (entry.deleted) {
       // Whatever was in a deleted folder's free clusters: keep only what checksums, say nothing of the rest.
@@ -357,6 +361,65 @@ class ExfatVolume implements FileSystem {
       this.diagnostics.push(...parsed.diagnostics);
     }
     this.walkSets(parsed.sets, folder, entry.deleted, depth + 1);
+  }
+
+  /**
+   * A deleted folder whose FAT chain is gone has been read as far as its clusters run on from
+   * the first. But a folder takes a new cluster when it fills, the next free one, and when it
+   * grew between files that lies after the data of the file written before (and its DataLength
+   * may no longer count it: exfat-fuse shrinks a folder as its files are deleted). When the
+   * last cluster read ends inside an entry set, the cluster that holds the rest of that set is
+   * the folder's next one: looked for right after it, then past the last listed file's data
+   * (MAX_FOLDER_GAP, within the volume's FOLDER_GAP_BUDGET), and taken only when the joined
+   * set passes its SetChecksum. `extents` grows with what is found.
+   */
+  private followDeletedFolder(extents: ClusterExtent[], bytes: Buffer, entry: FsEntry): Buffer {
+    const cs = this.layout.clusterSize;
+    const parts = [bytes];
+    let total = bytes.length;
+    while (total === clustersIn(extents) * cs && total < MAX_DIR_BYTES) {
+      const last = lastCluster(extents);
+      const lastBytes = parts[parts.length - 1].subarray(-cs);
+      const scan = scanDirectoryCluster(lastBytes, this.upcase);
+      if (!scan || scan.ended || scan.openSlot === undefined) break;
+      const open = lastBytes.subarray(scan.openSlot * ENTRY_SIZE);
+      const next = this.nextDeletedFolderCluster(last, open, Buffer.concat(parts));
+      if (next === undefined) break;
+      pushCluster(extents, next.cluster);
+      this.dirClusters.add(next.cluster);
+      parts.push(next.bytes);
+      total += next.bytes.length;
+      entry.notes.push(`cluster ${next.cluster} continues the folder after cluster ${last}: the entry set split between them passes its SetChecksum`);
+    }
+    return parts.length === 1 ? bytes : Buffer.concat(parts);
+  }
+
+  private nextDeletedFolderCluster(last: number, open: Buffer, folderBytes: Buffer): { cluster: number; bytes: Buffer } | undefined {
+    const cs = this.layout.clusterSize;
+    const continues = (c: number, bytes: Buffer) =>
+      this.inRange(c) && !this.isAllocated(c) && !this.dirClusters.has(c) && mayBeDirectoryCluster(bytes.subarray(0, 2 * ENTRY_SIZE)) && completesOpenSet(open, bytes, this.upcase);
+    const adjacent = last + 1;
+    if (this.inRange(adjacent)) {
+      const bytes = this.volume.read(this.clusterOffset(adjacent), cs);
+      if (continues(adjacent, bytes)) return { cluster: adjacent, bytes };
+    }
+    // The last file listed whose data is known: the folder grew after it was written.
+    const sets = parseEntrySets(folderBytes, { stopAtEnd: false, includeDeleted: true, upcase: this.upcase }).sets;
+    const tail = sets.filter((s) => !s.isDirectory && s.dataLength > 0 && this.inRange(s.firstCluster)).pop();
+    const from = Math.max(last + 2, tail ? tail.firstCluster + this.clustersFor(tail.dataLength) : 0);
+    const to = Math.min(this.maxCluster, from + Math.floor(Math.min(MAX_FOLDER_GAP, this.folderGapBudget) / cs) - 1);
+    if (to < from) return undefined;
+    let found: { cluster: number; bytes: Buffer } | undefined;
+    let lastSeen = from;
+    const geometry = { clusterSize: cs, clusterOffset: (c: number) => this.clusterOffset(c) };
+    sweepClusters(this.volume, geometry, from, to, (c) => !this.isAllocated(c) && !this.dirClusters.has(c), (c, bytes) => {
+      lastSeen = c;
+      if (!continues(c, bytes)) return false;
+      found = { cluster: c, bytes: Buffer.from(bytes) };
+      return true;
+    });
+    this.folderGapBudget -= (lastSeen - from + 1) * cs;
+    return found;
   }
 
   // ---- folders a format left behind -----------------------------------------------------

@@ -177,6 +177,18 @@ function cannotBeDirectoryCluster(bytes: Buffer, slots: number): boolean {
   return strays > Math.max(1, setTypes / 4);
 }
 
+/**
+ * Does `next` (a cluster) begin with the rest of the entry set `open` (the slots a set took
+ * at the end of the cluster before) begins? Only when the whole set passes its SetChecksum:
+ * proof, not likeness, that `next` is the cluster the directory went on in.
+ */
+export function completesOpenSet(open: Buffer, next: Buffer, upcase?: UpcaseTable): boolean {
+  // Only the open set matters: a set is 19 entries at most.
+  const both = Buffer.concat([open, next]).subarray(0, (MAX_SECONDARY_COUNT + 1) * ENTRY_SIZE);
+  const first = parseEntrySets(both, { stopAtEnd: false, includeDeleted: true, upcase }).sets[0];
+  return first !== undefined && first.offset === 0 && first.entryCount * ENTRY_SIZE > open.length;
+}
+
 /** A swept cluster that passed `scanDirectoryCluster`. */
 export interface SweptCluster {
   cluster: number;
@@ -276,15 +288,8 @@ export function buildOrphanFolders(swept: Map<number, SweptCluster>, clusterSize
       if (g.clusters.length >= g.limit) continue;
       const last = swept.get(g.clusters[g.clusters.length - 1])!;
       if (last.scan.openSlot === undefined || last.scan.ended) continue;
-      const at = last.scan.openSlot * ENTRY_SIZE;
-      const fits = tails.filter((c) => {
-        const s = swept.get(c)!;
-        if (assigned.has(c)) return false;
-        // Only the set at `at` matters: a set is 19 entries at most.
-        const both = Buffer.concat([last.bytes.subarray(at), s.bytes]).subarray(0, (MAX_SECONDARY_COUNT + 1) * ENTRY_SIZE);
-        const first = parseEntrySets(both, { stopAtEnd: false, includeDeleted: true, upcase }).sets[0];
-        return first !== undefined && first.offset === 0 && first.entryCount * ENTRY_SIZE > last.bytes.length - at;
-      });
+      const open = last.bytes.subarray(last.scan.openSlot * ENTRY_SIZE);
+      const fits = tails.filter((c) => !assigned.has(c) && completesOpenSet(open, swept.get(c)!.bytes, upcase));
       if (fits.length !== 1) continue;
       g.clusters.push(fits[0]);
       g.joins.push('set-checksum');

@@ -2,7 +2,7 @@ import type { Reader } from '../../src/reader.js';
 import { readIntoAny } from '../../src/reader.js';
 import { Diagnostics } from '../../src/diagnostics.js';
 import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '../types.js';
-import { clustersIn, contiguousGuess, pushCluster, sweepClusters } from '../clusters.js';
+import { clustersIn, contiguousGuess, FOLDER_GAP_BUDGET, MAX_FOLDER_GAP, pushCluster, sweepClusters } from '../clusters.js';
 import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
 import { FatTable } from './table.js';
 import { displayName, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
@@ -16,13 +16,6 @@ const SECTOR = 512;
 const MAX_DEPTH = 64;
 /** Directories larger than this are corrupt (FAT allows 65,536 entries = 2 MiB). */
 const MAX_DIR_BYTES = 2 * 1024 * 1024;
-/**
- * How far past a deleted folder's last cluster its next one is looked for: the data of the
- * file written before the folder grew lies between (a photo, a short video).
- */
-const MAX_FOLDER_GAP = 64 * 1024 * 1024;
-/** How much a volume's deleted folders may read in all, looking for their later clusters. */
-const FOLDER_GAP_BUDGET = 512 * 1024 * 1024;
 
 interface BootChoice {
   layout: FatLayout;
