@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFatTime, guessLeadFromSiblings, parseDirectory, shortNameChecksum } from '../parsers/fat/dirent.js';
+import { decodeFatTime, guessDcfFolderLead, guessLeadFromSiblings, parseDirectory, shortNameChecksum } from '../parsers/fat/dirent.js';
 import fs from 'node:fs';
 import { FatTable } from '../parsers/fat/table.js';
 import { BufferReader } from '../src/reader.js';
@@ -101,6 +101,20 @@ describe('FAT directory entries', () => {
     expect(guessLeadFromSiblings('?VI_0017.MOV', ['IMG_5001.JPG', '?VI_0023.MP4'])).toBe('M');
     expect(guessLeadFromSiblings('?SCF0042.RAF', [])).toBe('D');
     expect(guessLeadFromSiblings('?Q_A0001.BIN', [])).toBeUndefined();
+  });
+
+  it('guesses the lost first digit of a deleted DCF folder from its sibling folders, else from DCF numbering', () => {
+    expect(guessDcfFolderLead('?01CANON', ['100CANON', '102CANON', 'MISC'])).toEqual({ lead: '1', from: 'siblings' });
+    expect(guessDcfFolderLead('?05NIKON', ['204NIKON', '206NIKON'])).toEqual({ lead: '2', from: 'siblings' });
+    // Sibling folders of another camera say nothing; DCF numbers start at 100.
+    expect(guessDcfFolderLead('?00TEST_', ['235CANON'])).toEqual({ lead: '1', from: 'numbering' });
+    expect(guessDcfFolderLead('?00TEST_', [])).toEqual({ lead: '1', from: 'numbering' });
+    expect(guessDcfFolderLead('?00TEST', ['101TEST'])).toEqual({ lead: '1', from: 'siblings' });
+    // Siblings that disagree: no guess.
+    expect(guessDcfFolderLead('?03CANON', ['100CANON', '204CANON'])).toBeUndefined();
+    // Not a DCF folder name.
+    expect(guessDcfFolderLead('?ISC', [])).toBeUndefined();
+    expect(guessDcfFolderLead('?X0CANON', [])).toBeUndefined();
   });
 });
 

@@ -238,6 +238,25 @@ export function guessLeadFromSiblings(lostName: string, siblings: readonly strin
   return DCF_LEADS.get(stem.slice(0, 3));
 }
 
+/**
+ * DCF folders in DCIM are three digits and five characters (100CANON, 101_PANA; folders named
+ * by hand in that manner may have fewer): a deleted one with no long name reads '?00CANON'. Sibling folders with the same five characters tell the
+ * digit when they agree; else it is 1, as DCF numbering starts at 100 and few cards pass 199.
+ * Undefined when the name is no DCF folder's.
+ */
+export function guessDcfFolderLead(lostName: string, siblings: readonly string[]): { lead: string; from: 'siblings' | 'numbering' } | undefined {
+  const m = /^\?(\d\d)([0-9A-Z_]{1,5})$/i.exec(lostName);
+  if (!m) return undefined;
+  const suffix = m[2].toUpperCase();
+  const digits = new Set<string>();
+  for (const s of siblings) {
+    const d = /^([1-9])\d\d([0-9A-Z_]{1,5})$/i.exec(s);
+    if (d && d[2].toUpperCase() === suffix) digits.add(d[1]);
+  }
+  if (digits.size === 1) return { lead: [...digits][0], from: 'siblings' };
+  return digits.size === 0 ? { lead: '1', from: 'numbering' } : undefined;
+}
+
 /** Per folder's sibling list: the first letters found for each stem (and extension, or any). */
 const leadsBySiblings = new WeakMap<readonly string[], Map<string, Set<string>>>();
 

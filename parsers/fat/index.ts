@@ -5,7 +5,7 @@ import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '.
 import { clustersIn, contiguousGuess, FOLDER_GAP_BUDGET, MAX_FOLDER_GAP, pushCluster, sweepClusters } from '../clusters.js';
 import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
 import { FatTable } from './table.js';
-import { displayName, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
+import { displayName, guessDcfFolderLead, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
 import { directoryStart, orphanPaths, type DotEntries, type OrphanDirectory } from './orphans.js';
 import { assignContinuations, extendFolder, joinScore, mayContinueFolder, startFolder, type ContinuationCandidate, type FolderInProgress } from './continuation.js';
 import { findDirectoryStarts, looksLikeRoot, solveGeometry } from './lost.js';
@@ -264,12 +264,21 @@ class FatVolume implements FileSystem {
     let name = displayName(e);
     let nameGuessed: boolean | undefined;
     if (e.deleted && name.startsWith('?')) {
-      const lead = guessLeadFromSiblings(name, siblings);
+      const dcfFolder = isDirectory(e) && /^dcim$/i.test(folder[folder.length - 1] ?? '') ? guessDcfFolderLead(name, siblings) : undefined;
+      const lead = dcfFolder?.lead ?? guessLeadFromSiblings(name, siblings);
       const rest = name.slice(1);
       const keepCase = (c: string) => (rest === rest.toLowerCase() && rest !== rest.toUpperCase() ? c.toLowerCase() : c);
       name = (lead ? keepCase(lead) : '_') + rest;
       nameGuessed = true;
-      notes.push(lead ? `first letter of the deleted name guessed from sibling names and camera naming` : `first letter of the deleted name is lost`);
+      notes.push(
+        dcfFolder?.from === 'numbering'
+          ? 'first digit of the deleted DCF folder name guessed: DCF folder numbers start at 100'
+          : dcfFolder
+            ? 'first digit of the deleted DCF folder name guessed from its sibling folders'
+            : lead
+              ? `first letter of the deleted name guessed from sibling names and camera naming`
+              : `first letter of the deleted name is lost`,
+      );
     } else if (e.deleted && e.firstCharFromChecksum) {
       notes.push('deleted short name completed from the long name checksum');
     }
