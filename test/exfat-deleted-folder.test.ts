@@ -45,53 +45,106 @@ function mounted(img: string, work: (mnt: string) => void): void {
   }
 }
 
-const COUNT = 45;
-// 44 characters: a set of 5 entries (File, Stream Extension, 3 File Name), 25 of them and a
-// part of the 26th fill a 4 KiB cluster.
-const nameOf = (i: number) => `Holiday photo number ${String(i).padStart(4, '0')} at the seaside.jpg`;
+/** Long names (sets of 5 entries): the set that did not fit is split between the two clusters. */
+const longName = (i: number) => `Holiday photo number ${String(i).padStart(4, '0')} at the seaside.jpg`;
+/** Phone names of one length (sets of 4 entries): 32 fill a 4 KiB cluster exactly, nothing is split. */
+const phoneName = (i: number) => `IMG_20231105_1234${String(i).padStart(2, '0')}.jpg`;
 
-function scenario() {
-  const dir = freshOut('exfat-deleted-folder');
+interface Folder {
+  name: string;
+  count: number;
+  nameOf: (i: number) => string;
+}
+
+/**
+ * A 48 MiB exFAT card with 4 KiB clusters; the folders are filled in turn (photos numbered on
+ * across them, as a camera does), then each is removed with `rm -rf` and the card recovered.
+ */
+function scenario(label: string, folders: Folder[]) {
+  const dir = freshOut(label);
   const img = path.join(dir, 'card.img');
   fs.writeFileSync(img, Buffer.alloc(48 * 1024 * 1024));
   run('mkfs.exfat', ['-c', '4K', '-L', 'CARD', img]);
   const originals = new Map<string, string>();
   mounted(img, (mnt) => {
-    const folder = path.join(mnt, 'DCIM', '100TEST');
-    fs.mkdirSync(folder, { recursive: true });
-    for (let i = 1; i <= COUNT; i++) {
-      const bytes = photo(60 + ((i * 37) % 90), 60 + ((i * 53) % 70), i);
-      fs.writeFileSync(path.join(folder, nameOf(i)), bytes);
-      originals.set(nameOf(i), sha256(bytes));
+    let seed = 0;
+    for (const f of folders) {
+      const folder = path.join(mnt, 'DCIM', f.name);
+      fs.mkdirSync(folder, { recursive: true });
+      for (let i = 1; i <= f.count; i++) {
+        seed++;
+        const bytes = photo(60 + ((seed * 37) % 90), 60 + ((seed * 53) % 70), seed);
+        fs.writeFileSync(path.join(folder, f.nameOf(seed)), bytes);
+        originals.set(`/DCIM/${f.name}/${f.nameOf(seed)}`, sha256(bytes));
+      }
     }
   });
-  // The folder's clusters while it is live, from its FAT chain.
+  // The folders' clusters while they are live, from their FAT chains.
   const live = fs.readFileSync(img);
   const fsLive = exfatDriver.open({ size: live.length, read: (o, l) => live.subarray(o, Math.min(live.length, o + l)) });
-  const extents = fsLive.entries.find((e) => e.isDirectory && e.name === '100TEST')?.extents ?? [];
-  mounted(img, (mnt) => fs.rmSync(path.join(mnt, 'DCIM', '100TEST'), { recursive: true }));
+  const extents = new Map(folders.map((f) => [f.name, fsLive.entries.find((e) => e.isDirectory && e.name === f.name)?.extents ?? []]));
+  mounted(img, (mnt) => {
+    for (const f of folders) fs.rmSync(path.join(mnt, 'DCIM', f.name), { recursive: true });
+  });
   const out = path.join(dir, 'out');
   const r = runCli(['recover', img, '--out', out]);
   const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
   return { extents, originals, out, r, report };
 }
 
-describe.runIf(haveTools)('an exFAT folder deleted whole on a card still in use', () => {
-  const { extents, originals, out, r, report } = haveTools ? scenario() : ({} as ReturnType<typeof scenario>);
+function expectAllBack({ originals, out, r, report }: ReturnType<typeof scenario>): void {
+  expect(r.status).toBe(0);
+  const deleted = report.files.filter((f) => f.provenance === 'deleted');
+  expect(deleted.map((f) => f.originalPath).sort()).toEqual([...originals.keys()].sort());
+  for (const f of deleted) {
+    expect(f.status, f.name).toBe('ok');
+    expect(sha256(fs.readFileSync(path.join(out, f.path!))), f.name).toBe(originals.get(f.originalPath!));
+  }
+  expect(report.files.filter((f) => f.provenance !== 'deleted')).toEqual([]);
+}
 
-  it('the folder had clusters apart from each other, with photos between them', () => {
-    expect(extents.length).toBeGreaterThanOrEqual(2);
+describe.runIf(haveTools)('an exFAT folder deleted whole on a card still in use', () => {
+  describe('long names: an entry set split between its two clusters', () => {
+    const result = haveTools ? scenario('exfat-deleted-folder-long', [{ name: '100TEST', count: 45, nameOf: longName }]) : undefined!;
+
+    it('the folder had two clusters apart, with photos between them', () => {
+      expect(result.extents.get('100TEST')!.length).toBeGreaterThanOrEqual(2);
+    });
+
+    it('every photo comes back under its own name and folder, byte for byte, as a deleted file', () => {
+      expectAllBack(result);
+    });
   });
 
-  it('every photo comes back under its own name and folder, byte for byte, as a deleted file', () => {
-    expect(r.status).toBe(0);
-    const deleted = report.files.filter((f) => f.provenance === 'deleted');
-    expect(deleted.map((f) => f.name).sort()).toEqual([...originals.keys()].sort());
-    for (const f of deleted) {
-      expect(f.originalPath, f.name).toBe(`/DCIM/100TEST/${f.name}`);
-      expect(f.status, f.name).toBe('ok');
-      expect(sha256(fs.readFileSync(path.join(out, f.path!))), f.name).toBe(originals.get(f.name));
-    }
-    expect(report.files.filter((f) => f.provenance !== 'deleted')).toEqual([]);
+  describe('names of one length: the first cluster filled exactly', () => {
+    const result = haveTools ? scenario('exfat-deleted-folder-phone', [{ name: '100PHONE', count: 45, nameOf: phoneName }]) : undefined!;
+
+    it('the folder had two clusters apart, with photos between them', () => {
+      expect(result.extents.get('100PHONE')!.length).toBeGreaterThanOrEqual(2);
+    });
+
+    it('every photo comes back under its own name and folder, byte for byte, as a deleted file', () => {
+      expectAllBack(result);
+    });
+  });
+
+  describe('a folder that filled its one cluster exactly, and the next folder after its photos', () => {
+    // 32 phone names fill 100PHONE's cluster, and the numbering goes on in 101PHONE, whose
+    // first cluster lies where 100PHONE would have grown: it stays 101PHONE's.
+    const result = haveTools
+      ? scenario('exfat-deleted-folder-sibling', [
+          { name: '100PHONE', count: 32, nameOf: phoneName },
+          { name: '101PHONE', count: 10, nameOf: phoneName },
+        ])
+      : undefined!;
+
+    it('each folder had one cluster', () => {
+      expect(result.extents.get('100PHONE')!.map((e) => e.count)).toEqual([1]);
+      expect(result.extents.get('101PHONE')!.map((e) => e.count)).toEqual([1]);
+    });
+
+    it('every photo comes back in its own folder', () => {
+      expectAllBack(result);
+    });
   });
 });

@@ -10,7 +10,7 @@ import { sanitizeName } from '../fat/index.js';
 import { chooseBootRegion, VOLUME_FLAG_DIRTY, VOLUME_FLAG_MEDIA_FAILURE, type BootCandidate, type ExfatLayout } from './boot.js';
 import { AllocationBitmap, ExfatFat, FAT_BAD, FAT_END, SparseBits } from './table.js';
 import { ENTRY_SIZE, nameHash, parseEntrySets, UpcaseTable, upcaseTableChecksum, type ExfatFileSet, type ParsedEntrySets } from './entries.js';
-import { buildOrphanFolders, completesOpenSet, DIRECTORY_HEAD_BYTES, mayBeDirectoryCluster, orphanFolderPaths, scanDirectoryCluster, type SweptCluster } from './orphans.js';
+import { buildOrphanFolders, completesOpenSet, continuationScore, DIRECTORY_HEAD_BYTES, MIN_CONTINUATION_SCORE, mayBeDirectoryCluster, orphanFolderPaths, scanDirectoryCluster, type SweptCluster } from './orphans.js';
 
 export * from './boot.js';
 export * from './entries.js';
@@ -52,6 +52,8 @@ class ExfatVolume implements FileSystem {
   /** Old folder clusters mayBeOrphanFolder judged whole during the carving scan, with their scans. */
   private readonly judgedDuringScan = new Map<number, SweptCluster>();
   private localTimes = 0;
+  /** First clusters of every folder an entry set names: no deleted folder's later cluster. */
+  private readonly folderFirstClusters = new Set<number>();
   /** What deleted folders may still read, looking past file data for their later clusters. */
   private folderGapBudget = FOLDER_GAP_BUDGET;
 
@@ -207,6 +209,8 @@ class ExfatVolume implements FileSystem {
   }
 
   private walkSets(sets: ExfatFileSet[], folder: string[], underDeleted: boolean, depth: number): void {
+    // Known before any of them is walked: a deleted folder looking for its next cluster must not take a sibling's first.
+    for (const set of sets) if (set.isDirectory && set.dataLength > 0) this.folderFirstClusters.add(set.firstCluster);
     for (const set of sets) {
       const entry = this.toEntry(set, folder, underDeleted);
       this.entries.push(entry);
@@ -352,7 +356,7 @@ class ExfatVolume implements FileSystem {
     // A deleted folder's clusters count only while free: one in use again holds someone else's data.
     const extents = entry.deleted ? this.freePrefix(entry.extents) : entry.extents;
     let bytes = this.readDirectory(extents);
-    if (entry.deleted && entry.basis === 'contiguous-guess') bytes = this.followDeletedFolder(extents, bytes, entry);
+    if (entry.deleted) bytes = this.followDeletedFolder(extents, bytes, entry);
     const parsed = parseEntrySets(bytes, { where, upcase: this.upcase, offsetOf: (o) => this.volumeOffsetIn(extents, o) });
     if (entry.deleted) {
       // Whatever was in a deleted folder's free clusters: keep only what checksums, say nothing of the rest.
@@ -364,14 +368,18 @@ class ExfatVolume implements FileSystem {
   }
 
   /**
-   * A deleted folder whose FAT chain is gone has been read as far as its clusters run on from
-   * the first. But a folder takes a new cluster when it fills, the next free one, and when it
-   * grew between files that lies after the data of the file written before (and its DataLength
-   * may no longer count it: exfat-fuse shrinks a folder as its files are deleted). When the
-   * last cluster read ends inside an entry set, the cluster that holds the rest of that set is
-   * the folder's next one: looked for right after it, then past the last listed file's data
-   * (MAX_FOLDER_GAP, within the volume's FOLDER_GAP_BUDGET), and taken only when the joined
-   * set passes its SetChecksum. `extents` grows with what is found.
+   * A deleted folder has been read as far as its DataLength (its chain, NoFatChain, or the
+   * clusters that run on from the first) takes it. But a folder takes a new cluster when it
+   * fills, the next free one, and when it grew between files that lies after the data of the
+   * file written before; and its DataLength may no longer count it (exfat-fuse shrinks a
+   * folder as its files are deleted, and keeps NoFatChain on what is left). So while the
+   * last cluster read holds no end of directory, the next is looked for right after it and then
+   * past the last listed file's data (MAX_FOLDER_GAP, within the volume's FOLDER_GAP_BUDGET):
+   * - when the last cluster ends inside an entry set, the cluster holding the rest of that set,
+   *   and only when the joined set passes its SetChecksum (proof);
+   * - when it ends between sets (names of one length make sets that fill a cluster exactly),
+   *   the first cluster there whose entry sets go on from the folder's (continuationScore).
+   * `extents` grows with what is found.
    */
   private followDeletedFolder(extents: ClusterExtent[], bytes: Buffer, entry: FsEntry): Buffer {
     const cs = this.layout.clusterSize;
@@ -381,40 +389,55 @@ class ExfatVolume implements FileSystem {
       const last = lastCluster(extents);
       const lastBytes = parts[parts.length - 1].subarray(-cs);
       const scan = scanDirectoryCluster(lastBytes, this.upcase);
-      if (!scan || scan.ended || scan.openSlot === undefined) break;
-      const open = lastBytes.subarray(scan.openSlot * ENTRY_SIZE);
-      const next = this.nextDeletedFolderCluster(last, open, Buffer.concat(parts));
+      if (!scan || scan.ended) break;
+      const folderSets = parseEntrySets(Buffer.concat(parts), { stopAtEnd: false, includeDeleted: true, upcase: this.upcase }).sets;
+      const open = scan.openSlot === undefined ? undefined : lastBytes.subarray(scan.openSlot * ENTRY_SIZE);
+      const next = this.nextDeletedFolderCluster(last, folderSets, open);
       if (next === undefined) break;
       pushCluster(extents, next.cluster);
       this.dirClusters.add(next.cluster);
       parts.push(next.bytes);
       total += next.bytes.length;
-      entry.notes.push(`cluster ${next.cluster} continues the folder after cluster ${last}: the entry set split between them passes its SetChecksum`);
+      entry.notes.push(
+        open
+          ? `cluster ${next.cluster} continues the folder after cluster ${last}: the entry set split between them passes its SetChecksum`
+          : `cluster ${next.cluster} continues the folder after cluster ${last}: its entries go on from the folder's (names, times, where their files lie)`,
+      );
     }
     return parts.length === 1 ? bytes : Buffer.concat(parts);
   }
 
-  private nextDeletedFolderCluster(last: number, open: Buffer, folderBytes: Buffer): { cluster: number; bytes: Buffer } | undefined {
+  private nextDeletedFolderCluster(last: number, folderSets: ExfatFileSet[], open: Buffer | undefined): { cluster: number; bytes: Buffer } | undefined {
     const cs = this.layout.clusterSize;
-    const continues = (c: number, bytes: Buffer) =>
-      this.inRange(c) && !this.isAllocated(c) && !this.dirClusters.has(c) && mayBeDirectoryCluster(bytes.subarray(0, 2 * ENTRY_SIZE)) && completesOpenSet(open, bytes, this.upcase);
-    const adjacent = last + 1;
-    if (this.inRange(adjacent)) {
-      const bytes = this.volume.read(this.clusterOffset(adjacent), cs);
-      if (continues(adjacent, bytes)) return { cluster: adjacent, bytes };
-    }
+    const files = folderSets.filter((s) => !s.isDirectory && s.dataLength > 0 && this.inRange(s.firstCluster));
     // The last file listed whose data is known: the folder grew after it was written.
-    const sets = parseEntrySets(folderBytes, { stopAtEnd: false, includeDeleted: true, upcase: this.upcase }).sets;
-    const tail = sets.filter((s) => !s.isDirectory && s.dataLength > 0 && this.inRange(s.firstCluster)).pop();
+    const tail = files[files.length - 1];
     const from = Math.max(last + 2, tail ? tail.firstCluster + this.clustersFor(tail.dataLength) : 0);
+    const candidate = (c: number) => this.inRange(c) && !this.isAllocated(c) && !this.dirClusters.has(c) && !this.folderFirstClusters.has(c);
+    let firstLooked = true;
+    const continues = (c: number, bytes: Buffer, adjacent: boolean): boolean => {
+      const first = firstLooked;
+      firstLooked = false;
+      if (!mayBeDirectoryCluster(bytes.subarray(0, 2 * ENTRY_SIZE))) return false;
+      if (open) return completesOpenSet(open, bytes, this.upcase);
+      const scan = scanDirectoryCluster(bytes, this.upcase);
+      if (!scan || scan.kind !== 'dir' || scan.lead > 0) return false;
+      return continuationScore(folderSets, scan.sets, adjacent || (c === from && first)) >= MIN_CONTINUATION_SCORE;
+    };
+    const adjacent = last + 1;
+    if (candidate(adjacent)) {
+      const bytes = this.volume.read(this.clusterOffset(adjacent), cs);
+      if (continues(adjacent, bytes, true)) return { cluster: adjacent, bytes };
+    }
+    firstLooked = true;
     const to = Math.min(this.maxCluster, from + Math.floor(Math.min(MAX_FOLDER_GAP, this.folderGapBudget) / cs) - 1);
     if (to < from) return undefined;
     let found: { cluster: number; bytes: Buffer } | undefined;
     let lastSeen = from;
     const geometry = { clusterSize: cs, clusterOffset: (c: number) => this.clusterOffset(c) };
-    sweepClusters(this.volume, geometry, from, to, (c) => !this.isAllocated(c) && !this.dirClusters.has(c), (c, bytes) => {
+    sweepClusters(this.volume, geometry, from, to, candidate, (c, bytes) => {
       lastSeen = c;
-      if (!continues(c, bytes)) return false;
+      if (!continues(c, bytes, false)) return false;
       found = { cluster: c, bytes: Buffer.from(bytes) };
       return true;
     });

@@ -189,6 +189,46 @@ export function completesOpenSet(open: Buffer, next: Buffer, upcase?: UpcaseTabl
   return first !== undefined && first.offset === 0 && first.entryCount * ENTRY_SIZE > open.length;
 }
 
+/** Enough for a cluster to continue a folder whose chain is gone, when no entry set is split between them. */
+export const MIN_CONTINUATION_SCORE = 2.5;
+
+/** Hour: files written one after the other into a folder that grew between them. */
+const CLOSE_IN_TIME_MS = 60 * 60 * 1000;
+
+/**
+ * How well the entry sets of a cluster (`next`, opening with a set) go on from a folder's
+ * (`folder`, in order) when nothing is split between them to prove it. Impossible (-Infinity)
+ * when the cluster's first set is deleted and the folder's last is not (or the other way
+ * round), and when the cluster is neither where the folder would have grown (`adjacent`: right
+ * after its last cluster, or right after its last file's data) nor numbered on from it
+ * (IMG_0041.JPG, then MVI_0042.MOV). Else the evidence adds up: adjacent 1.5; numbered on 2;
+ * names of one kind (IMG_.JPG) 1; the first file created no earlier than the folder's last,
+ * and within the hour, 1; its data past the last file's 0.5. MIN_CONTINUATION_SCORE is enough.
+ */
+export function continuationScore(folder: readonly ExfatFileSet[], next: readonly ExfatFileSet[], adjacent: boolean): number {
+  const tail = folder[folder.length - 1];
+  const head = next[0];
+  if (!tail || !head || tail.deleted !== head.deleted) return -Infinity;
+  const a = nameShape(tail.name);
+  const b = nameShape(head.name);
+  const numberedOn = a.number !== null && b.number !== null && b.number > a.number && b.number - a.number <= 2;
+  if (!adjacent && !numberedOn) return -Infinity;
+  let score = (adjacent ? 1.5 : 0) + (numberedOn ? 2 : 0) + (a.kind === b.kind ? 1 : 0);
+  const t0 = tail.ctime?.getTime();
+  const t1 = head.ctime?.getTime();
+  if (t0 !== undefined && t1 !== undefined && t1 >= t0 && t1 - t0 <= CLOSE_IN_TIME_MS) score += 1;
+  if (!tail.isDirectory && !head.isDirectory && tail.firstCluster >= 2 && head.firstCluster > tail.firstCluster) score += 0.5;
+  return score;
+}
+
+/** A name without its digits ('IMG_.JPG'), and the number its stem ends with. */
+function nameShape(name: string): { kind: string; number: number | null } {
+  const dot = name.lastIndexOf('.');
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const digits = /(\d+)$/.exec(stem);
+  return { kind: name.toUpperCase().replace(/\d/g, ''), number: digits ? Number(digits[1].slice(-9)) : null };
+}
+
 /** A swept cluster that passed `scanDirectoryCluster`. */
 export interface SweptCluster {
   cluster: number;

@@ -10,7 +10,8 @@ import {
 import { BufferReader, RunsReader } from '../../src/reader.js';
 import type { FileSystem, FsEntry } from '../../parsers/types.js';
 import { ExfatImage, makeEntrySet, type ImageOptions } from './image.js';
-import { setsAcross, type SweptCluster } from '../../parsers/exfat/orphans.js';
+import { continuationScore, MIN_CONTINUATION_SCORE, setsAcross, type SweptCluster } from '../../parsers/exfat/orphans.js';
+import type { ExfatFileSet } from '../../parsers/exfat/entries.js';
 
 function bytes(n: number, seed: number): Buffer {
   const b = Buffer.alloc(n);
@@ -317,5 +318,31 @@ describe('exFAT directory clusters, judged alone', () => {
     expect(live.get(40)?.path).toEqual(['dcim', 'FOLDER40']);
     const named = orphanFolderPaths(folders.slice(3), '_lost', { namedAt: (c) => (c === 40 ? ['DCIM', '105CANON'] : undefined) });
     expect(named.get(40)).toMatchObject({ path: ['DCIM', '105CANON'], guessed: false });
+  });
+});
+
+describe('a later cluster of a deleted folder, with no entry set split to prove it', () => {
+  const at = (min: number) => new Date(Date.UTC(2023, 10, 5, 12, min));
+  const set = (name: string, firstCluster: number, min: number, deleted = true) =>
+    ({ name, firstCluster, ctime: at(min), deleted, isDirectory: false, dataLength: 1000 }) as ExfatFileSet;
+  const folder = [set('IMG_0040.JPG', 100, 0), set('IMG_0041.JPG', 110, 1)];
+
+  it('joins a cluster numbered on from the folder, or lying where the folder grew', () => {
+    expect(continuationScore(folder, [set('IMG_0042.JPG', 121, 2)], false)).toBeGreaterThanOrEqual(MIN_CONTINUATION_SCORE);
+    expect(continuationScore(folder, [set('MVI_0042.MOV', 121, 2)], false)).toBeGreaterThanOrEqual(MIN_CONTINUATION_SCORE);
+    expect(continuationScore(folder, [set('IMG_20231105_120200.jpg', 121, 2)], true)).toBeGreaterThanOrEqual(MIN_CONTINUATION_SCORE);
+  });
+
+  it('does not join a cluster that is neither, however alike its names', () => {
+    expect(continuationScore(folder, [set('IMG_0075.JPG', 121, 2)], false)).toBe(-Infinity);
+  });
+
+  it('does not join live entries to a deleted folder, nor deleted ones to a live folder', () => {
+    expect(continuationScore(folder, [set('IMG_0042.JPG', 121, 2, false)], true)).toBe(-Infinity);
+  });
+
+  it('wants more than adjacency alone', () => {
+    // Another kind of name, written before the folder's last file, its data before the last's.
+    expect(continuationScore(folder, [set('NOTES.TXT', 50, 0)], true)).toBeLessThan(MIN_CONTINUATION_SCORE);
   });
 });
