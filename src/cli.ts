@@ -109,8 +109,26 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * `cardrescue list card.img | head`: once the reader of our output has gone, what is left to
+ * print has nowhere to go. That is no error of ours: stop printing, without a stack trace,
+ * and let the command finish what it was doing (recover's files are written whatever happens).
+ */
+function quietWhenReaderLeaves(stream: NodeJS.WriteStream): void {
+  let gone = false;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (gone || err.code === 'EPIPE') {
+      gone = true;
+      return;
+    }
+    throw err;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
   mark('modules loaded');
+  quietWhenReaderLeaves(process.stdout);
+  quietWhenReaderLeaves(process.stderr);
   // https://no-color.org: any non-empty NO_COLOR, or --no-color, turns colour off whatever else says.
   if (argv.includes('--no-color') || (process.env.NO_COLOR ?? '') !== '') chalk.level = 0;
   const program = buildProgram();

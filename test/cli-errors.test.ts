@@ -3,7 +3,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it, vi } from 'vitest';
 import { ByteSource, SOURCE_OPEN_FLAGS } from '../src/source/source.js';
-import { fixtureImage, isRoot, runCli, tempDir } from './support/fixtures.js';
+import { CLI, fixtureImage, isRoot, runCli, tempDir } from './support/fixtures.js';
 import { ExitCode } from '../src/errors.js';
 
 /** Every bad source: one clear line on stderr, the documented exit code, no stack trace, nothing written. */
@@ -171,6 +171,35 @@ describe('exit codes', () => {
       const f = files.find((x) => x.path === b.path)!;
       expect(f.status, b.path).toBe('damaged');
       expect(f.notes.join(' | '), b.path).toMatch(/lies past the end of the source \(the image ends before the volume does\)/);
+    }
+  });
+});
+
+describe('output to a reader that leaves early', () => {
+  /** `cardrescue ARGS | head -1`, through a shell: the pipe closes after the first line. */
+  function pipedToHead(args: string[]) {
+    const errFile = path.join(tempDir(), `stderr-${Math.random().toString(36).slice(2)}`);
+    const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const r = spawnSync('bash', ['-c', `${quoted} 2>"$ERR" | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8', env: { ...process.env, ERR: errFile } });
+    return { status: Number(r.stdout.trim()), stderr: fs.readFileSync(errFile, 'utf8') };
+  }
+
+  const haveMtools = ['mkfs.fat', 'mcopy'].every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0);
+
+  it.runIf(haveMtools)('list | head: no stack trace, a normal exit', () => {
+    // More listing than a pipe holds (64 KiB), so that the writes go on after head has left.
+    const dir = fs.mkdtempSync(path.join(tempDir(), 'many-'));
+    const names = Array.from({ length: 400 }, (_, i) => path.join(dir, `NOTE${String(i).padStart(4, '0')}.TXT`));
+    for (const n of names) fs.writeFileSync(n, `note ${n}\n`);
+    const img = path.join(dir, 'card.img');
+    fs.writeFileSync(img, Buffer.alloc(16 * 1024 * 1024));
+    expect(spawnSync('mkfs.fat', ['-F', '16', img]).status).toBe(0);
+    expect(spawnSync('mcopy', ['-i', img, ...names, '::'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } }).status).toBe(0);
+    expect(runCli(['list', '--json', '-q', img]).stdout.length).toBeGreaterThan(128 * 1024);
+    for (const args of [['list', img], ['list', '--json', img]]) {
+      const r = pipedToHead(args);
+      expect(r.stderr, args.join(' ')).not.toMatch(/EPIPE|\bat .*\.js:\d+/);
+      expect(r.status, args.join(' ')).toBe(0);
     }
   });
 });
