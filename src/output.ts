@@ -331,10 +331,20 @@ function mountSourceOf(p: string): string | undefined {
  * before the report is written. A disk that fills up with recovered files still gets the
  * report of what was written. Random bytes, so a compressing file system keeps the room too.
  */
+const RESERVE_PIECE = 1 << 20;
+
 export function reserveSpace(outDir: string, bytes: number): () => void {
   const p = path.join(outDir, '.report.json.reserve');
   try {
-    fs.writeFileSync(p, crypto.randomBytes(Math.max(4096, Math.ceil(bytes))));
+    // In pieces of 1 MiB: the report of a card of many files runs to tens of MB.
+    const total = Math.max(4096, Math.ceil(bytes));
+    const piece = crypto.randomBytes(Math.min(total, RESERVE_PIECE));
+    const fd = fs.openSync(p, 'w');
+    try {
+      for (let done = 0; done < total; done += piece.length) fs.writeSync(fd, piece, 0, Math.min(piece.length, total - done));
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (err) {
     fs.rmSync(p, { force: true });
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {

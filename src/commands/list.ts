@@ -5,6 +5,7 @@ import { formatBytes } from '../format.js';
 import { ExitCode } from '../errors.js';
 import { createProgressReporter } from '../progress.js';
 import { markUnreadable } from '../badmap.js';
+import { writeJsonTo } from '../json-pieces.js';
 import { mark } from '../timing.js';
 import { warnAboutLayout } from '../diagnostics.js';
 
@@ -16,7 +17,7 @@ export function listCommand(source: ByteSource, opts: PipelineOptions & { json?:
   markUnreadable(files, source.badRanges);
   warnAboutLayout(analysis.layout.diagnostics);
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ files: files.map((f) => fileToReport(f, source.badRanges)), skipped }, null, 2) + '\n');
+    writeJsonTo(process.stdout, { files: files.map((f) => fileToReport(f, source.badRanges)), skipped });
     return files.length ? ExitCode.ok : ExitCode.nothingFound;
   }
   const multi = analysis.volumes.length > 1;

@@ -11,6 +11,8 @@ import { warnAboutLayout } from '../diagnostics.js';
 import type { RecoveredFile } from '../record.js';
 import { writeGallery } from '../gallery/gallery.js';
 import { markUnreadable } from '../badmap.js';
+import { mark } from '../timing.js';
+import { jsonByteLength, writeJsonFile, writeJsonTo } from '../json-pieces.js';
 import { watchInterrupts } from '../interrupt.js';
 import { createProgressReporter } from '../progress.js';
 import { extractPreviews } from '../extract-previews.js';
@@ -37,7 +39,7 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
   // Source order keeps reads sequential on a real card.
   const order = [...files].sort((a, b) => (a.runs[0]?.offset ?? 0) - (b.runs[0]?.offset ?? 0));
   // Room for report.json, so a full disk still gets it: about its size with paths and hashes filled in.
-  const release = reserveSpace(opts.out, JSON.stringify(buildReport({ source, analysis, files, skipped, started, complete: true }), null, 2).length + files.length * 200);
+  const release = reserveSpace(opts.out, jsonByteLength(buildReport({ source, analysis, files, skipped, started, complete: true })) + files.length * 200);
   // Ctrl-C while writing: finish cleanly (the unfinished file is removed, report.json says complete: false).
   const interrupt = watchInterrupts((sig) => process.stderr.write(`\ncardrescue: ${sig}: stopping; writing report.json (again to quit at once)\n`));
   let outputFailure: UserError | undefined;
@@ -98,16 +100,20 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
     : outputFailure
       ? { reason: 'output-error', message: outputFailure.message, filesNotWritten: notWritten }
       : undefined;
+  mark('files written');
   const report = buildReport({ source, analysis, files: written, skipped, started, complete: !stopped, stopped });
+  mark('report built');
   release();
   try {
-    fs.writeFileSync(path.join(opts.out, 'report.json'), JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
+    writeJsonFile(path.join(opts.out, 'report.json'), report);
   } catch (err) {
     if (!outputFailure) throw err;
     throw new UserError(`${outputFailure.message}; ${written.length} of ${files.length} file(s) were written, report.json could not be written either`, ExitCode.output);
   }
   try {
+    mark('report.json written');
     writeGallery(opts.out, report);
+    mark('gallery written');
   } catch (err) {
     // On a full disk the report matters more than the gallery.
     if (!outputFailure) throw err;
@@ -119,7 +125,7 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
   if (opts.verbose) {
     for (const f of written) for (const n of f.notes) if (n.startsWith('boxes: ')) process.stderr.write(`${f.path}: ${n.slice(7)}\n`);
   }
-  if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  if (opts.json) writeJsonTo(process.stdout, report);
   else if (!opts.quiet) process.stdout.write(summaryText(report, opts.out) + '\n');
   if (stopped) {
     process.stderr.write(`cardrescue: interrupted: ${written.length} of ${files.length} file(s) written; report.json says complete: false\n`);
