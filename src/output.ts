@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import { readIntoAny, type Reader } from './reader.js';
 import type { RecoveredFile } from './record.js';
 import { ExitCode, UserError } from './errors.js';
+import { leaseSearchMemory, type SearchMemoryLease } from '../carvers/entropy-search.js';
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -144,12 +145,23 @@ export class OutputWriter {
   private readonly waiters: (() => void)[] = [];
   private failure: unknown;
 
+  /** The buffers, when they are the scan's: memory the card's scan made resident already. */
+  private readonly lease?: SearchMemoryLease;
+
   constructor(
     private readonly source: Reader,
     private readonly outDir: string,
     slots = WRITES_IN_FLIGHT,
   ) {
-    for (let i = 0; i < slots; i++) this.free.push(Buffer.allocUnsafe(CHUNK));
+    // The scan is over when files are written: its chunk memory (the JPEG search's, 20 MiB)
+    // takes the writes too, rather than 16 MiB more that the peak memory would count.
+    this.lease = leaseSearchMemory(Array.from({ length: slots }, () => CHUNK));
+    this.free.push(...(this.lease?.buffers ?? Array.from({ length: slots }, () => Buffer.allocUnsafe(CHUNK))));
+  }
+
+  /** Once every write has settled: the buffers go back (to the search, when they were its). */
+  close(): void {
+    this.lease?.release();
   }
 
   /** A write has failed (the output disk is full, or went away): stop. */

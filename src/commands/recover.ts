@@ -73,6 +73,7 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
     // Every file queued is on disk (or failed) before the report says what was written.
     await Promise.allSettled(queued.map((q) => q.done));
   } finally {
+    writer.close();
     interrupt.dispose();
     progress.stop();
   }
