@@ -272,8 +272,14 @@ class ChunkView implements Reader {
 
   readSome(offset: number, length: number): Buffer {
     const at = offset - this.start;
+    if (at < 0 || at + length <= this.chunk.length) return this.read(offset, length);
     // The rest of this chunk, rather than a copy of it joined to the next chunk's start.
-    if (at >= 0 && at + MIN_SOME <= this.chunk.length && at + length > this.chunk.length) return this.chunk.subarray(at);
+    if (at + MIN_SOME <= this.chunk.length) return this.chunk.subarray(at);
+    // In the next chunk (a walk that went on past this one): the rest of that, rather than a
+    // read of the card in this thread, of bytes the reading thread has read already or will.
+    const inNext = at - SCAN_CHUNK;
+    const next = inNext >= 0 ? this.nextChunk?.() : null;
+    if (next && inNext + MIN_SOME <= next.length) return next.subarray(inNext, Math.min(next.length, inNext + length));
     return this.read(offset, length);
   }
 }

@@ -1,7 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { jpegCarver } from '../../carvers/jpeg.js';
 import { carveRegion, SCAN_CHUNK } from '../../src/carve.js';
 import { BufferReader } from '../../src/reader.js';
+import { ByteSource } from '../../src/source/source.js';
+import { freshOut } from '../support/fixtures.js';
 import {
   HAVE_SAMPLES,
   ok,
@@ -198,6 +202,37 @@ describe('jpeg carver: walk', () => {
       const region = { volume: 0, runs: [{ offset: 0, length: card.length }], granularity: 512, alignBase: 0 };
       const out = carveRegion(new BufferReader(card), region, { carvers: [jpegCarver] });
       expect(out.files.map((f) => [f.runs[0].offset, f.size]), `SEFT at ${seftAt}`).toEqual([[start, photo.length + trailer.length]]);
+    }
+  });
+
+  it('searches a photo that runs on into the next chunk there, as the reading thread read it', () => {
+    // A photo from the end of the first 4 MiB chunk into the last MiB of the second, then a SEF
+    // trailer. Its scan data and the trailer are searched piece by piece in what the scan holds
+    // (readSome): the second chunk, which the read-ahead thread read. None of it is read again
+    // by the scan itself, which the card would pay for twice.
+    // 3.5 MiB of scan data with no FF in it (hex digits).
+    const entropy = Buffer.from(randomBytes((7 * SCAN_CHUNK) / 16, 7).toString('hex'), 'latin1');
+    const photo = Buffer.concat([SOI, DQT, sof(0xc0, 4000, 3000), DHT, SOS, entropy, EOI]);
+    const trailer = sefTrailer();
+    const start = SCAN_CHUNK - 32768;
+    const card = Buffer.alloc(72 * 1024 * 1024);
+    Buffer.concat([photo, trailer]).copy(card, start);
+    expect(start + photo.length).toBeGreaterThan(2 * SCAN_CHUNK - 1024 * 1024);
+    expect(start + photo.length + trailer.length).toBeLessThan(2 * SCAN_CHUNK);
+    const image = path.join(freshOut('jpeg-next-chunk'), 'card.img');
+    fs.writeFileSync(image, card);
+    const region = { volume: 0, runs: [{ offset: 0, length: card.length }], granularity: 32768, alignBase: 0 };
+    const readSync = vi.spyOn(fs, 'readSync');
+    try {
+      const source = ByteSource.open(image);
+      expect(source.directFile()).toBeDefined();
+      const out = carveRegion(source, region, { carvers: [jpegCarver] });
+      source.close();
+      expect(out.files.map((f) => [f.runs[0].offset, f.size])).toEqual([[start, photo.length + trailer.length]]);
+      const bytesReadHere = readSync.mock.calls.reduce((n, call) => n + Number(call[3] ?? 0), 0);
+      expect(bytesReadHere).toBeLessThan(64 * 1024);
+    } finally {
+      readSync.mockRestore();
     }
   });
 
