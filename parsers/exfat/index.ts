@@ -390,7 +390,8 @@ class ExfatVolume implements FileSystem {
       const lastBytes = parts[parts.length - 1].subarray(-cs);
       const scan = scanDirectoryCluster(lastBytes, this.upcase);
       if (!scan || scan.ended) break;
-      const folderSets = parseEntrySets(Buffer.concat(parts), { stopAtEnd: false, includeDeleted: true, upcase: this.upcase }).sets;
+      // The folder's last sets (what a continuation is compared with): its last two pieces hold them.
+      const folderSets = parseEntrySets(Buffer.concat(parts.slice(-2)), { stopAtEnd: false, includeDeleted: true, upcase: this.upcase }).sets;
       const open = scan.openSlot === undefined ? undefined : lastBytes.subarray(scan.openSlot * ENTRY_SIZE);
       const next = this.nextDeletedFolderCluster(last, folderSets, open);
       if (next === undefined) break;
@@ -414,22 +415,18 @@ class ExfatVolume implements FileSystem {
     const tail = files[files.length - 1];
     const from = Math.max(last + 2, tail ? tail.firstCluster + this.clustersFor(tail.dataLength) : 0);
     const candidate = (c: number) => this.inRange(c) && !this.isAllocated(c) && !this.dirClusters.has(c) && !this.folderFirstClusters.has(c);
-    let firstLooked = true;
-    const continues = (c: number, bytes: Buffer, adjacent: boolean): boolean => {
-      const first = firstLooked;
-      firstLooked = false;
+    // Where the folder would have grown: right after its last cluster, or right after its last file's data.
+    const continues = (c: number, bytes: Buffer): boolean => {
       if (!mayBeDirectoryCluster(bytes.subarray(0, 2 * ENTRY_SIZE))) return false;
       if (open) return completesOpenSet(open, bytes, this.upcase);
       const scan = scanDirectoryCluster(bytes, this.upcase);
       if (!scan || scan.kind !== 'dir' || scan.lead > 0) return false;
-      return continuationScore(folderSets, scan.sets, adjacent || (c === from && first)) >= MIN_CONTINUATION_SCORE;
+      return continuationScore(folderSets, scan.sets, c === last + 1 || c === from) >= MIN_CONTINUATION_SCORE;
     };
-    const adjacent = last + 1;
-    if (candidate(adjacent)) {
-      const bytes = this.volume.read(this.clusterOffset(adjacent), cs);
-      if (continues(adjacent, bytes, true)) return { cluster: adjacent, bytes };
+    if (candidate(last + 1)) {
+      const bytes = this.volume.read(this.clusterOffset(last + 1), cs);
+      if (continues(last + 1, bytes)) return { cluster: last + 1, bytes };
     }
-    firstLooked = true;
     const to = Math.min(this.maxCluster, from + Math.floor(Math.min(MAX_FOLDER_GAP, this.folderGapBudget) / cs) - 1);
     if (to < from) return undefined;
     let found: { cluster: number; bytes: Buffer } | undefined;
@@ -437,7 +434,7 @@ class ExfatVolume implements FileSystem {
     const geometry = { clusterSize: cs, clusterOffset: (c: number) => this.clusterOffset(c) };
     sweepClusters(this.volume, geometry, from, to, candidate, (c, bytes) => {
       lastSeen = c;
-      if (!continues(c, bytes, false)) return false;
+      if (!continues(c, bytes)) return false;
       found = { cluster: c, bytes: Buffer.from(bytes) };
       return true;
     });
