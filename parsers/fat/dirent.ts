@@ -240,9 +240,10 @@ export function guessLeadFromSiblings(lostName: string, siblings: readonly strin
 
 /**
  * DCF folders in DCIM are three digits and five characters (100CANON, 101_PANA; folders named
- * by hand in that manner may have fewer): a deleted one with no long name reads '?00CANON'. Sibling folders with the same five characters tell the
- * digit when they agree; else it is 1, as DCF numbering starts at 100 and few cards pass 199.
- * Undefined when the name is no DCF folder's.
+ * by hand in that manner may have fewer): a deleted one with no long name reads '?00CANON'.
+ * Sibling folders with the same characters after the digits tell the digit when they agree;
+ * else it is 1, as DCF numbering starts at 100 and few cards pass 199. Undefined when the name
+ * is no DCF folder's, or the siblings disagree.
  */
 export function guessDcfFolderLead(lostName: string, siblings: readonly string[]): { lead: string; from: 'siblings' | 'numbering' } | undefined {
   const m = /^\?(\d\d)([0-9A-Z_]{1,5})$/i.exec(lostName);

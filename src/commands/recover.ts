@@ -107,12 +107,12 @@ export async function recoverCommand(source: ByteSource, opts: RecoverOptions): 
   release();
   try {
     writeJsonFile(path.join(opts.out, 'report.json'), report);
+    mark('report.json written');
   } catch (err) {
     if (!outputFailure) throw err;
     throw new UserError(`${outputFailure.message}; ${written.length} of ${files.length} file(s) were written, report.json could not be written either`, ExitCode.output);
   }
   try {
-    mark('report.json written');
     writeGallery(opts.out, report);
     mark('gallery written');
   } catch (err) {
