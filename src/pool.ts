@@ -45,7 +45,9 @@ export function carveRegions(disk: Reader, analysis: Analysis, carvers: Carver[]
   if (includeGaps) {
     for (const gap of analysis.layout.gaps) regions.push({ volume: -1, runs: [gap], ...inferGeometry(disk, gap, carvers) });
   }
-  return regions;
+  // In the card's order: one pass from start to end. The space before the first partition
+  // (small, read by the scan itself) then goes while the reading thread for the partition boots.
+  return regions.sort((a, b) => (a.runs[0]?.offset ?? Infinity) - (b.runs[0]?.offset ?? Infinity));
 }
 
 export interface InferredGeometry {

@@ -25,6 +25,8 @@ function summary(disk: Buffer, files: RecoveredFile[]): string[] {
 /** Counts the bytes read from the source, per offset range touched. */
 class CountingReader extends BufferReader {
   bytesRead = 0;
+  /** Where each read of 2 MiB or more (the scan's chunks, not the 1 MiB pieces a geometry is inferred from) began, in order. */
+  chunkReads: number[] = [];
   override read(offset: number, length: number): Buffer {
     const b = super.read(offset, length);
     this.bytesRead += b.length;
@@ -34,6 +36,7 @@ class CountingReader extends BufferReader {
     const b = super.read(offset, target.length);
     b.copy(target);
     this.bytesRead += b.length;
+    if (target.length >= 2 * 1024 * 1024) this.chunkReads.push(offset);
     return b.length;
   }
 }
@@ -85,6 +88,16 @@ describe('the orphan sweep during the carving scan', () => {
       { offset: at(after), length: x.size - 4 * CS },
     ]);
     expect(sha256(Buffer.concat(split[0].runs.map((r) => disk.subarray(r.offset, r.offset + r.length))))).toBe(sha256(xBytes));
+  });
+
+  it('the scan reads the card from start to end: the space before the partition first', () => {
+    const disk = fs.readFileSync(fixtureImage('demo-card'));
+    const reader = new CountingReader(disk);
+    const result = runPipeline(reader);
+    expect(result.analysis.layout.gaps.some((g) => g.offset === 512)).toBe(true);
+    expect(reader.chunkReads.length).toBeGreaterThan(2);
+    expect(reader.chunkReads[0]).toBeLessThan(4 * 1024 * 1024);
+    expect(reader.chunkReads).toEqual([...reader.chunkReads].sort((a, b) => a - b));
   });
 
   it('a quick-formatted card is read about once, not twice', () => {
