@@ -23,6 +23,8 @@ export interface VolumeLayout {
   /** Space outside every volume (before, between and after partitions): carving territory. */
   gaps: ByteRun[];
   diagnostics: Diagnostic[];
+  /** Sector 0 holds a partition table, but none of its partitions lies inside the source: read as one volume. */
+  tableUnusable?: boolean;
 }
 
 /** Gaps smaller than this are alignment slack, not lost space worth listing. */
@@ -34,15 +36,17 @@ const MIN_GAP = 64 * 1024;
  */
 export function detectVolumes(disk: Reader): VolumeLayout {
   const diagnostics: Diagnostic[] = [];
-  const whole = (): VolumeLayout => ({
+  const whole = (tableUnusable = false): VolumeLayout => ({
     scheme: 'none',
     volumes: [{ index: 0, offset: 0, length: disk.size, reader: disk }],
     gaps: [],
     diagnostics,
+    ...(tableUnusable ? { tableUnusable } : {}),
   });
   if (detectFileSystem(disk).driver) return whole();
 
-  for (const p of partitionsPastEnd(disk)) {
+  const pastEnd = partitionsPastEnd(disk);
+  for (const p of pastEnd) {
     diagnostics.push({
       code: 'table.partition-past-end',
       severity: 'warning',
@@ -64,7 +68,7 @@ export function detectVolumes(disk: Reader): VolumeLayout {
     scheme = 'mbr';
     diagnostics.push(...mbr.diagnostics.items);
   }
-  if (!partitions || partitions.length === 0) return whole();
+  if (!partitions || partitions.length === 0) return whole(pastEnd.length > 0);
 
   const volumes = partitions.map((p) => ({
     index: p.number,

@@ -15,8 +15,7 @@ export function infoCommand(source: ByteSource, opts: { volume?: number; json?: 
   const out: string[] = [];
   out.push(`Source: ${source.path} (${source.kind}, ${formatBytes(source.size)}, ${source.size} bytes)`);
   if (source.badRanges.length) out.push(`Unreadable: ${formatBytes(source.badBytes)} in ${source.badRanges.length} range(s) (read as zeros), first at byte ${source.badRanges[0].offset}`);
-  const pastEnd = analysis.layout.diagnostics.some((d) => d.code === 'table.partition-past-end');
-  const none = pastEnd ? 'none usable (read as one volume)' : 'none (the whole card is one volume)';
+  const none = analysis.layout.tableUnusable ? 'none usable (read as one volume)' : 'none (the whole card is one volume)';
   out.push(`Partition table: ${analysis.layout.scheme === 'none' ? none : analysis.layout.scheme.toUpperCase()}`);
   for (const d of analysis.layout.diagnostics) out.push(`  ${d.severity}: ${d.message}`);
   for (const v of volumes) {
