@@ -21,7 +21,9 @@ export class OwnershipMap {
   }
   /**
    * The runs of clusters in [from, to] nobody owns, each as [first, end): a card's worth of
-   * clusters is walked a byte (8 clusters) at a time where the bits allow.
+   * clusters is walked a byte (8 clusters) at a time where the bits allow. (The bits of the
+   * last byte past clusterLimit are never set, so a whole byte reads the same as isOwned on
+   * each of its clusters, on both sides of the limit.)
    */
   *freeSpans(from: number, to: number): Generator<[number, number]> {
     let c = from;
@@ -29,7 +31,7 @@ export class OwnershipMap {
       while (c <= to && this.isOwned(c)) c += (c & 7) === 0 && c + 8 <= to + 1 && this.bits[c >> 3] === 0xff ? 8 : 1;
       if (c > to) return;
       const start = c;
-      while (c <= to && !this.isOwned(c)) c += (c & 7) === 0 && c + 8 <= to + 1 && c + 8 <= this.clusterLimit && this.bits[c >> 3] === 0 ? 8 : 1;
+      while (c <= to && !this.isOwned(c)) c += (c & 7) === 0 && c + 8 <= to + 1 && this.bits[c >> 3] === 0 ? 8 : 1;
       yield [start, c];
     }
   }
