@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { freshOut, isRoot, noise, runCli, sha256 } from './support/fixtures.js';
+import { freshOut, haveCommands, isRoot, noisePhoto, runCli, runTool, sha256 } from './support/fixtures.js';
 import { exfatDriver } from '../parsers/exfat/index.js';
 import type { Report } from '../src/report.js';
 
@@ -13,31 +13,18 @@ import type { Report } from '../src/report.js';
  * folder's DataLength as its files go: nothing but the entry set split across the two clusters
  * tells where the folder went on. Made with mkfs.exfat, exfat-fuse on a loop device, and cjpeg.
  */
-const haveTools =
-  isRoot && fs.existsSync('/dev/fuse') && ['mkfs.exfat', 'mount.exfat-fuse', 'losetup', 'umount', 'cjpeg'].every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0);
-
-function run(cmd: string, args: string[], input?: Buffer): Buffer {
-  const r = spawnSync(cmd, args, { input });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** A real JPEG of noise, w × h pixels. */
-function photo(w: number, h: number, seed: number): Buffer {
-  const ppm = Buffer.concat([Buffer.from(`P6\n${w} ${h}\n255\n`, 'latin1'), noise(w * h * 3, seed)]);
-  return run('cjpeg', ['-quality', '85'], ppm);
-}
+const haveTools = isRoot && fs.existsSync('/dev/fuse') && haveCommands('mkfs.exfat', 'mount.exfat-fuse', 'losetup', 'umount', 'cjpeg');
 
 /** Mount `img` with exfat-fuse, run `work` on the mount point, unmount whatever happens. */
 function mounted(img: string, work: (mnt: string) => void): void {
-  const loop = run('losetup', ['-f', '--show', img]).toString().trim();
+  const loop = runTool('losetup', ['-f', '--show', img]).toString().trim();
   const mnt = fs.mkdtempSync(path.join(path.dirname(img), 'mnt-'));
   try {
-    run('mount.exfat-fuse', [loop, mnt]);
+    runTool('mount.exfat-fuse', [loop, mnt]);
     try {
       work(mnt);
     } finally {
-      run('umount', [mnt]);
+      runTool('umount', [mnt]);
     }
   } finally {
     spawnSync('losetup', ['-d', loop]);
@@ -64,7 +51,7 @@ function scenario(label: string, folders: Folder[]) {
   const dir = freshOut(label);
   const img = path.join(dir, 'card.img');
   fs.writeFileSync(img, Buffer.alloc(48 * 1024 * 1024));
-  run('mkfs.exfat', ['-c', '4K', '-L', 'CARD', img]);
+  runTool('mkfs.exfat', ['-c', '4K', '-L', 'CARD', img]);
   const originals = new Map<string, string>();
   mounted(img, (mnt) => {
     let seed = 0;
@@ -73,7 +60,7 @@ function scenario(label: string, folders: Folder[]) {
       fs.mkdirSync(folder, { recursive: true });
       for (let i = 1; i <= f.count; i++) {
         seed++;
-        const bytes = photo(60 + ((seed * 37) % 90), 60 + ((seed * 53) % 70), seed);
+        const bytes = noisePhoto(60 + ((seed * 37) % 90), 60 + ((seed * 53) % 70), seed);
         fs.writeFileSync(path.join(folder, f.nameOf(seed)), bytes);
         originals.set(`/DCIM/${f.name}/${f.nameOf(seed)}`, sha256(bytes));
       }

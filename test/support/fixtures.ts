@@ -96,3 +96,21 @@ export function freshOut(label: string): string {
 }
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Are these commands on the PATH? */
+export function haveCommands(...commands: string[]): boolean {
+  return commands.every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0);
+}
+
+/** Run a command that must succeed (stdin `input`); its stdout. MTOOLS_SKIP_CHECK and TZ=UTC for mtools. */
+export function runTool(cmd: string, args: string[], input?: Buffer): Buffer {
+  const r = spawnSync(cmd, args, { input, env: { ...process.env, MTOOLS_SKIP_CHECK: '1', TZ: 'UTC' } });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A real JPEG (cjpeg, libjpeg-turbo-progs) of noise, w × h pixels. */
+export function noisePhoto(w: number, h: number, seed: number): Buffer {
+  const ppm = Buffer.concat([Buffer.from(`P6\n${w} ${h}\n255\n`, 'latin1'), noise(w * h * 3, seed)]);
+  return runTool('cjpeg', ['-quality', '85'], ppm);
+}
