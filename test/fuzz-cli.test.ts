@@ -3,6 +3,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ROOT, freshOut } from './support/fixtures.js';
+import { scratchBase } from '../src/fuzz/check.js';
 
 const FUZZ = path.join(ROOT, 'dist/src/fuzz/main.js');
 const fuzz = (args: string[]) => spawnSync(process.execPath, [FUZZ, ...args], { encoding: 'utf8', cwd: ROOT });
@@ -18,6 +19,9 @@ describe('the fuzzer', () => {
   });
 
   it('kills a case over its time or memory limit, saves the input with its seed, and replays it', () => {
+    // What the workers write goes in one folder the run removes, whatever a killed worker left in it.
+    const scratch = () => new Set(fs.readdirSync(scratchBase()).filter((f) => f.startsWith('cardrescue-fuzz-')));
+    const before = scratch();
     const out = freshOut('fuzz-limits');
     const slow = fuzz(['--cases', '2', '--seed', '7', '--images', 'fat12', '--timeout-ms', '1', '--out', out]);
     expect(slow.status).toBe(1);
@@ -35,5 +39,6 @@ describe('the fuzzer', () => {
     const big = fuzz(['--cases', '1', '--seed', '7', '--images', 'fat12', '--max-rss-mb', '1', '--out', freshOut('fuzz-mem')]);
     expect(big.status).toBe(1);
     expect(big.stdout).toMatch(/1 failure\(s\) \(1 memory\)/);
+    expect([...scratch()].filter((f) => !before.has(f))).toEqual([]);
   });
 });

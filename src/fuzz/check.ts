@@ -107,11 +107,17 @@ function isKnown(data: Buffer, known: Known): boolean {
   return false;
 }
 
+/** The folder a fuzz run's workers write in (main.ts makes it, and removes it with whatever a killed worker left). */
+export const FUZZ_SCRATCH_ENV = 'CARDRESCUE_FUZZ_SCRATCH';
+
+/** Memory-backed when there is one: the fuzzer writes a lot. */
+export function scratchBase(): string {
+  return fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').isDirectory() ? '/dev/shm' : os.tmpdir();
+}
+
 function writeAndCompare(disk: BufferReader, bytes: Buffer, files: ReturnType<typeof runPipeline>['files'], multiVolume: boolean): string[] {
   const problems: string[] = [];
-  // Memory-backed when there is one: the fuzzer writes a lot.
-  const tmp = fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').isDirectory() ? '/dev/shm' : os.tmpdir();
-  const out = fs.mkdtempSync(path.join(tmp, 'cardrescue-fuzz-'));
+  const out = fs.mkdtempSync(path.join(process.env[FUZZ_SCRATCH_ENV] ?? scratchBase(), 'cardrescue-fuzz-'));
   try {
     for (const f of files) {
       const rel = relativeOutputPath(f, multiVolume);

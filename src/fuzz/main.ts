@@ -15,7 +15,7 @@ import zlib from 'node:zlib';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BufferReader } from '../reader.js';
-import { caseOptions, checkCase } from './check.js';
+import { caseOptions, checkCase, FUZZ_SCRATCH_ENV, scratchBase } from './check.js';
 import { caseSeed, mutate, structureTargets, type Target } from './mutate.js';
 import { fixtureHashes, fixtureNames, knownFiles, loadFixture, projectRoot } from './images.js';
 import type { CaseMessage, WorkerMessage } from './worker.js';
@@ -156,6 +156,8 @@ async function run(args: Args): Promise<number> {
   const inputsChanged = new Set<string>();
   const retried = new Set<number>();
   const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
+  // One folder for the run's outputs: a worker killed mid-case (time or memory limit) cannot clean up after itself.
+  const scratch = fs.mkdtempSync(path.join(scratchBase(), 'cardrescue-fuzz-run-'));
   const total = queue.length;
   process.stdout.write(`fuzz: ${total} cases over ${args.images.length} image(s), seed ${args.seed}, ${args.jobs} worker(s), ${args.timeoutMs} ms and ${args.maxRssMb} MiB per case\n`);
 
@@ -172,7 +174,11 @@ async function run(args: Args): Promise<number> {
   await new Promise<void>((resolveAll) => {
     let active = 0;
     const startWorker = () => {
-      const child: ChildProcess = fork(workerFile, [], { execArgv: ['--max-old-space-size=1024'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child: ChildProcess = fork(workerFile, [], {
+        execArgv: ['--max-old-space-size=1024'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, [FUZZ_SCRATCH_ENV]: scratch },
+      });
       active++;
       let current: CaseMessage | undefined;
       let timer: NodeJS.Timeout | undefined;
@@ -251,6 +257,7 @@ async function run(args: Args): Promise<number> {
     };
     for (let j = 0; j < Math.min(args.jobs, Math.max(1, queue.length)); j++) startWorker();
   });
+  fs.rmSync(scratch, { recursive: true, force: true });
 
   const seconds = (Date.now() - started) / 1000;
   const hashesAfter = fixtureHashes();
