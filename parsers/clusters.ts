@@ -44,6 +44,49 @@ export const MAX_FOLDER_GAP = 64 * 1024 * 1024;
 /** How much a volume's deleted folders may read in all, looking for their later clusters. */
 export const FOLDER_GAP_BUDGET = 512 * 1024 * 1024;
 
+/** What a volume's deleted folders may still read, looking past file data for their later clusters. */
+export interface FolderGapBudget {
+  bytesLeft: number;
+}
+
+/**
+ * A deleted folder's next cluster (FAT and exFAT; their chains are gone). A folder takes a new
+ * cluster when it fills, the next free one: right after its last (`last`), or, when it grew
+ * between files, after the data of the file written before; the caller says where that ends
+ * (`from`). The cluster after the last is tried first, then the candidates from `from` on,
+ * within MAX_FOLDER_GAP and what is left of `budget`, in 8 MiB reads: the first that
+ * `continues` accepts (told whether it is the adjacent one), with its own copy of the bytes.
+ */
+export function findFolderContinuation(
+  volume: Reader,
+  geometry: { clusterSize: number; clusterOffset(cluster: number): number },
+  maxCluster: number,
+  last: number,
+  from: number,
+  budget: FolderGapBudget,
+  isCandidate: (cluster: number) => boolean,
+  continues: (cluster: number, bytes: Buffer, adjacent: boolean) => boolean,
+): { cluster: number; bytes: Buffer } | undefined {
+  const cs = geometry.clusterSize;
+  if (last + 1 >= 2 && last + 1 <= maxCluster && isCandidate(last + 1)) {
+    const bytes = volume.read(geometry.clusterOffset(last + 1), cs);
+    if (continues(last + 1, bytes, true)) return { cluster: last + 1, bytes };
+  }
+  from = Math.max(from, last + 2);
+  const to = Math.min(maxCluster, from + Math.floor(Math.min(MAX_FOLDER_GAP, budget.bytesLeft) / cs) - 1);
+  if (to < from) return undefined;
+  let found: { cluster: number; bytes: Buffer } | undefined;
+  let lastSeen = from;
+  sweepClusters(volume, geometry, from, to, isCandidate, (c, bytes) => {
+    lastSeen = c;
+    if (!continues(c, bytes, false)) return false;
+    found = { cluster: c, bytes: Buffer.from(bytes) };
+    return true;
+  });
+  budget.bytesLeft -= (lastSeen - from + 1) * cs;
+  return found;
+}
+
 /** How much of the volume one read of the orphan sweep covers. */
 const SWEEP_CHUNK = 8 * 1024 * 1024;
 

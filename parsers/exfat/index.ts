@@ -5,7 +5,7 @@
 import type { Reader } from '../../src/reader.js';
 import { Diagnostics } from '../../src/diagnostics.js';
 import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '../types.js';
-import { clustersIn, contiguousGuess, FOLDER_GAP_BUDGET, MAX_FOLDER_GAP, pushCluster, sweepClusters } from '../clusters.js';
+import { clustersIn, contiguousGuess, findFolderContinuation, FOLDER_GAP_BUDGET, pushCluster, sweepClusters, type FolderGapBudget } from '../clusters.js';
 import { sanitizeName } from '../fat/index.js';
 import { chooseBootRegion, VOLUME_FLAG_DIRTY, VOLUME_FLAG_MEDIA_FAILURE, type BootCandidate, type ExfatLayout } from './boot.js';
 import { AllocationBitmap, ExfatFat, FAT_BAD, FAT_END, SparseBits } from './table.js';
@@ -55,7 +55,7 @@ class ExfatVolume implements FileSystem {
   /** First clusters of every folder an entry set names: no deleted folder's later cluster. */
   private readonly folderFirstClusters = new Set<number>();
   /** What deleted folders may still read, looking past file data for their later clusters. */
-  private folderGapBudget = FOLDER_GAP_BUDGET;
+  private readonly folderGapBudget: FolderGapBudget = { bytesLeft: FOLDER_GAP_BUDGET };
 
   constructor(
     private readonly volume: Reader,
@@ -414,32 +414,16 @@ class ExfatVolume implements FileSystem {
     // The last file listed whose data is known: the folder grew after it was written.
     const tail = files[files.length - 1];
     const from = Math.max(last + 2, tail ? tail.firstCluster + this.clustersFor(tail.dataLength) : 0);
-    const candidate = (c: number) => this.inRange(c) && !this.isAllocated(c) && !this.dirClusters.has(c) && !this.folderFirstClusters.has(c);
-    // Where the folder would have grown: right after its last cluster, or right after its last file's data.
-    const continues = (c: number, bytes: Buffer): boolean => {
+    const geometry = { clusterSize: cs, clusterOffset: (c: number) => this.clusterOffset(c) };
+    const isCandidate = (c: number) => !this.isAllocated(c) && !this.dirClusters.has(c) && !this.folderFirstClusters.has(c);
+    return findFolderContinuation(this.volume, geometry, this.maxCluster, last, from, this.folderGapBudget, isCandidate, (c, bytes, adjacent) => {
       if (!mayBeDirectoryCluster(bytes.subarray(0, 2 * ENTRY_SIZE))) return false;
       if (open) return completesOpenSet(open, bytes, this.upcase);
       const scan = scanDirectoryCluster(bytes, this.upcase);
       if (!scan || scan.kind !== 'dir' || scan.lead > 0) return false;
-      return continuationScore(folderSets, scan.sets, c === last + 1 || c === from) >= MIN_CONTINUATION_SCORE;
-    };
-    if (candidate(last + 1)) {
-      const bytes = this.volume.read(this.clusterOffset(last + 1), cs);
-      if (continues(last + 1, bytes)) return { cluster: last + 1, bytes };
-    }
-    const to = Math.min(this.maxCluster, from + Math.floor(Math.min(MAX_FOLDER_GAP, this.folderGapBudget) / cs) - 1);
-    if (to < from) return undefined;
-    let found: { cluster: number; bytes: Buffer } | undefined;
-    let lastSeen = from;
-    const geometry = { clusterSize: cs, clusterOffset: (c: number) => this.clusterOffset(c) };
-    sweepClusters(this.volume, geometry, from, to, candidate, (c, bytes) => {
-      lastSeen = c;
-      if (!continues(c, bytes)) return false;
-      found = { cluster: c, bytes: Buffer.from(bytes) };
-      return true;
+      // Where the folder would have grown: right after its last cluster, or right after its last file's data.
+      return continuationScore(folderSets, scan.sets, adjacent || c === from) >= MIN_CONTINUATION_SCORE;
     });
-    this.folderGapBudget -= (lastSeen - from + 1) * cs;
-    return found;
   }
 
   // ---- folders a format left behind -----------------------------------------------------

@@ -2,7 +2,7 @@ import type { Reader } from '../../src/reader.js';
 import { readIntoAny } from '../../src/reader.js';
 import { Diagnostics } from '../../src/diagnostics.js';
 import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '../types.js';
-import { clustersIn, contiguousGuess, FOLDER_GAP_BUDGET, MAX_FOLDER_GAP, pushCluster, sweepClusters } from '../clusters.js';
+import { clustersIn, contiguousGuess, findFolderContinuation, FOLDER_GAP_BUDGET, pushCluster, sweepClusters, type FolderGapBudget } from '../clusters.js';
 import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
 import { FatTable } from './table.js';
 import { displayName, guessDcfFolderLead, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
@@ -110,7 +110,7 @@ class FatVolume implements FileSystem {
   private readonly claimed: Uint8Array;
   private readonly visitedDirs = new Set<number>();
   /** What deleted folders may still read, looking past their files' data for their later clusters. */
-  private folderGapBudget = FOLDER_GAP_BUDGET;
+  private readonly folderGapBudget: FolderGapBudget = { bytesLeft: FOLDER_GAP_BUDGET };
   /** Live folders by first cluster, so an orphaned folder's '..' can lead back into the live tree. */
   private readonly liveDirPaths = new Map<number, string[]>();
 
@@ -524,26 +524,15 @@ class FatVolume implements FileSystem {
   private nextDeletedFolderCluster(folder: FolderInProgress): ContinuationCandidate | undefined {
     const cs = this.layout.clusterSize;
     const last = folder.clusters[folder.clusters.length - 1];
-    const next = last + 1;
-    const adjacent = this.inRange(next) && !this.isAllocated(next) ? this.deletedFolderCluster(next, this.volume.read(this.clusterOffset(next), cs)) : undefined;
-    if (adjacent) return adjacent;
     const tail = folder.tail;
-    const from = Math.max(last + 2, tail && tail.firstCluster >= 2 ? tail.firstCluster + Math.ceil(tail.size / cs) : 0);
-    const to = Math.min(this.maxCluster, from + Math.floor(Math.min(MAX_FOLDER_GAP, this.folderGapBudget) / cs) - 1);
-    if (to < from) return undefined;
-    let found: ContinuationCandidate | undefined;
-    let lastSeen = from;
+    const from = tail && tail.firstCluster >= 2 ? tail.firstCluster + Math.ceil(tail.size / cs) : 0;
     const geometry = { clusterSize: cs, clusterOffset: (c: number) => this.clusterOffset(c) };
-    sweepClusters(this.volume, geometry, from, to, (c) => !this.isAllocated(c), (c, bytes) => {
-      lastSeen = c;
-      if (!mayContinueFolder(bytes)) return false;
-      const candidate = this.deletedFolderCluster(c, Buffer.from(bytes));
-      if (!candidate || joinScore(folder, candidate, false) === -Infinity) return false;
-      found = candidate;
-      return true;
+    // Next to the folder, entries are enough; away from it, they must vouch for the join.
+    return findFolderContinuation(this.volume, geometry, this.maxCluster, last, from, this.folderGapBudget, (c) => !this.isAllocated(c), (c, bytes, adjacent) => {
+      if (!adjacent && !mayContinueFolder(bytes)) return false;
+      const candidate = this.deletedFolderCluster(c, bytes);
+      return candidate !== undefined && (adjacent || joinScore(folder, candidate, false) !== -Infinity);
     });
-    this.folderGapBudget -= (lastSeen - from + 1) * cs;
-    return found;
   }
 
   /** Free cluster c (its bytes) when it may continue a deleted folder: entries throughout, not a folder's first cluster. */
