@@ -135,7 +135,8 @@ const out = (img, tool) => path.join(outRoot, `${img.key}-${tool}`);
 function commandFor(tool, img) {
   switch (tool) {
     case 'raw': return { cmd: 'node', args: [reader, img.image, String(CHUNK)] };
-    case 'list': return { cmd: 'node', args: [cli, 'list', img.image] };
+    // CARDRESCUE_TIMING=1 makes list print its scan's own time and bytes at exit (ownClock below).
+    case 'list': return { cmd: 'node', args: [cli, 'list', img.image], env: { CARDRESCUE_TIMING: '1' } };
     case 'recover': return { cmd: 'node', args: [cli, 'recover', img.image, '--out', out(img, tool), '-q'] };
     case 'photorec': {
       const cmd = ['partition_none', 'fileopt', 'everything', 'disable',
@@ -149,10 +150,32 @@ function commandFor(tool, img) {
 /** One run of `tool` on `img`: its output directory emptied, the page cache dropped when allowed. */
 function runOnce(tool, img, { cold, timeoutSec }, n = 1) {
   const dir = out(img, tool);
-  const { cmd, args, cwd } = commandFor(tool, img);
+  const { cmd, args, cwd, env } = commandFor(tool, img);
   fs.rmSync(dir, { recursive: true, force: true });
   if (tool === 'photorec') fs.mkdirSync(dir, { recursive: true });
-  return measure(cmd, args, { cwd, logDir: path.join(workDir, 'logs'), tag: `${img.key}-${tool}-${n}`, timeoutSec, drop: cold, settle: SETTLED });
+  const m = measure(cmd, args, { cwd, env, logDir: path.join(workDir, 'logs'), tag: `${img.key}-${tool}-${n}`, timeoutSec, drop: cold, settle: SETTLED });
+  return { ...m, own: ownClock(tool, m) };
+}
+
+/**
+ * What a run measured by its own clock, past the process start: the raw read's reading (the
+ * JSON line it prints) and list's carving scan (the `scan:` line CARDRESCUE_TIMING=1 prints),
+ * as { seconds, bytes }. The issue's "list scans at ≥ 70% of the raw read throughput" is
+ * reported both ways: whole runs (wall clock, which for list adds the file systems, placing
+ * the old folders' files and a larger program's start) and these.
+ */
+function ownClock(tool, m) {
+  try {
+    if (tool === 'raw') {
+      const j = JSON.parse(fs.readFileSync(m.stdoutFile, 'utf8'));
+      return { seconds: j.seconds, bytes: j.bytes };
+    }
+    if (tool === 'list') {
+      const line = /scan: (\d+) bytes in ([\d.]+) s/.exec(fs.readFileSync(m.stderrFile, 'utf8'));
+      return line ? { seconds: Number(line[2]), bytes: Number(line[1]) } : undefined;
+    }
+  } catch { /* a failed run: its exit status says so */ }
+  return undefined;
 }
 
 /**
@@ -211,7 +234,9 @@ function summarise(tool, img, all, { timeoutSec }) {
     chunk: tool === 'raw' ? CHUNK : undefined,
     peakRssMB: maxRssKB != null ? maxRssKB / 1024 : null, userSec: m.userSec, sysSec: m.sysSec,
     cpuPercent: m.cpuPercent, minorFaults: m.minorFaults, majorFaults: m.majorFaults, firstRunSeconds: m.firstRunSeconds,
-    allSeconds, loadAvg1: all.map((x) => x.loadAvg1), settledAfter: all.some((x) => x.settledAfter != null) ? all.map((x) => x.settledAfter) : undefined,
+    allSeconds, loadAvg1: all.map((x) => x.loadAvg1),
+    // By its own clock (ownClock): the fastest run, and every run's seconds.
+    own: all.some((x) => x.own) ? { ...all.filter((x) => x.own).map((x) => x.own).reduce((a, b) => (b.seconds < a.seconds ? b : a)), allSeconds: all.map((x) => (x.own ? +x.own.seconds.toFixed(3) : null)) } : undefined, settledAfter: all.some((x) => x.settledAfter != null) ? all.map((x) => x.settledAfter) : undefined,
   };
   if (m.exit !== 0 && !m.timedOut) res.stderr = m.stderrTail;
   if (tool === 'raw') {
@@ -287,7 +312,11 @@ function targets(results) {
     const pr = get(img, 'photorec');
     if (raw && list) {
       const v = raw.seconds / list.seconds;
-      t.push({ image: img.key, what: 'list MB/s ÷ raw read MB/s', value: +v.toFixed(2), target: '≥ 0.70', met: v >= 0.7 });
+      t.push({ image: img.key, what: 'list MB/s ÷ raw read MB/s (whole runs)', value: +v.toFixed(2), target: '≥ 0.70', met: v >= 0.7 });
+      if (raw.own && list.own) {
+        const w = list.own.bytes / list.own.seconds / (raw.own.bytes / raw.own.seconds);
+        t.push({ image: img.key, what: 'list scan MB/s ÷ raw read MB/s (own clocks)', value: +w.toFixed(2), target: '≥ 0.70', met: w >= 0.7 });
+      }
     }
     if (rec && pr) {
       const v = pr.seconds / rec.seconds;
@@ -302,6 +331,20 @@ function targets(results) {
   }
   return t;
 }
+/** The raw read and list's scan by their own clocks (ownClock). */
+function ownRows(results) {
+  const out = [];
+  for (const img of results.images) {
+    const raw = img.runs.find((r) => r.tool === 'raw')?.own;
+    const list = img.runs.find((r) => r.tool === 'list')?.own;
+    if (!raw || !list) continue;
+    const mbps = (o) => o.bytes / MB / o.seconds;
+    out.push([img.key, fmtSize(raw.bytes), raw.seconds.toFixed(2), mbps(raw).toFixed(0), fmtSize(list.bytes), list.seconds.toFixed(2), mbps(list).toFixed(0), (mbps(list) / mbps(raw)).toFixed(2)]);
+  }
+  return out;
+}
+const OWNHEAD = ['image', 'raw read bytes', 'raw read s', 'raw MB/s', 'list scan bytes', 'scan s', 'scan MB/s', 'ratio'];
+
 const targetRows = (t) => t.map((x) => [x.image, x.what, `${x.lowerBound ? '> ' : ''}${x.value}`, x.target, x.met == null ? '' : x.met ? 'met' : 'MISSED']);
 const THEAD = ['image', 'ratio', 'value', 'target', ''];
 
@@ -401,6 +444,10 @@ if (loads.length) console.log(`1-minute load average before the runs: ${Math.min
   `${results.maxLoadAvg1 > 1.5 ? ' (the machine was not idle: wall times include waiting for the CPU; CPU s does not)' : ''}`);
 console.log('');
 console.log(textTable(HEAD, rows(results)));
+if (ownRows(results).length) {
+  console.log('\nBy their own clocks (process start, file systems and old folders left out; fastest run of each):\n');
+  console.log(textTable(OWNHEAD, ownRows(results)));
+}
 console.log('');
 console.log(textTable(THEAD, targetRows(targets(results))));
 for (const img of results.images) for (const sk of img.skipped ?? []) console.log(`note: ${img.key} ${sk.tool}: ${sk.note}`);
@@ -412,6 +459,6 @@ for (const p of results.profiles ?? []) {
 }
 results.targets = targets(results);
 fs.writeFileSync(path.join(workDir, RESULTS_JSON), JSON.stringify(results, null, 2) + '\n');
-const md = `${mdTable(HEAD, rows(results))}\n\n${mdTable(THEAD, targetRows(results.targets))}\n`;
+const md = `${mdTable(HEAD, rows(results))}\n\n${ownRows(results).length ? `${mdTable(OWNHEAD, ownRows(results))}\n\n` : ''}${mdTable(THEAD, targetRows(results.targets))}\n`;
 fs.writeFileSync(path.join(workDir, RESULTS_MD), md);
 console.log(`\nTotal ${results.seconds} s (images ${results.buildSeconds} s); results in ${path.relative(process.cwd(), path.join(workDir, RESULTS_JSON))}, Markdown tables in ${RESULTS_MD}`);

@@ -14,7 +14,7 @@ import { ExitCode, UserError } from './errors.js';
 import { reassembleRegion, type ReassembleStats } from './reassemble.js';
 import { reassembleBmffRegion } from './reassemble-bmff.js';
 import type { ProgressEvent } from './progress.js';
-import { mark } from './timing.js';
+import { mark, tallyScan } from './timing.js';
 
 export interface PipelineOptions {
   volume?: number;
@@ -97,11 +97,13 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
     const plan = analysis.volumes.find((v) => v.volume.index === region.volume)?.plan;
     const sweep = plan?.orphansDeferred ? new OrphanFolderSweep(plan) : undefined;
     const carveOptions: CarveOptions = { carvers, keepPartial: options.keepPartial, accept: formatFilter(options.types) };
+    const scanStart = performance.now();
     let outcome = carveRegion(disk, region, {
       ...carveOptions,
       onHead: sweep?.visit,
       onProgress: (done, found) => options.onProgress?.({ stage: 'scan', done: before + done, total: bytesTotal, found: { ...countByProvenance(files), carved: carvedSoFar + found } }),
     });
+    tallyScan((performance.now() - scanStart) / 1000, outcome.bytesScanned);
     mark('scan done');
     let carved = region;
     if (plan && sweep) {

@@ -42,6 +42,22 @@ describe('progress', () => {
   });
 });
 
+describe('timing', () => {
+  it('CARDRESCUE_TIMING=1 prints the scan\'s own bytes and time, which bench/speed.mjs reads', () => {
+    const image = fixtureImage('quickformat-fat16');
+    const events: ProgressEvent[] = [];
+    runPipeline(new BufferReader(fs.readFileSync(image)), { onProgress: (e) => events.push(e) });
+    const r = runCli(['list', '-q', image], { CARDRESCUE_TIMING: '1' });
+    const line = /scan: (\d+) bytes in ([\d.]+) s \(\d+ MB\/s, (\d+) region\(s\)\)/.exec(r.stderr);
+    expect(line, r.stderr).not.toBeNull();
+    // Every byte the scan went over, the same count its progress events end at.
+    expect(Number(line![1])).toBe(events[events.length - 1].total);
+    expect(Number(line![2])).toBeGreaterThan(0);
+    // Without the variable, nothing.
+    expect(runCli(['list', '-q', image]).stderr).not.toMatch(/scan:/);
+  });
+});
+
 describe('list table', () => {
   it('shortens long paths in the middle to fit the terminal', async () => {
     const { fitMiddle } = await import('../src/commands/list.js');

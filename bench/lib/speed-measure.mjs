@@ -70,9 +70,9 @@ function parseTime(text) {
 
 /**
  * Run `cmd args` under /usr/bin/time -v with stdout/stderr into `logDir/<tag>.{out,err}`.
- * Returns { seconds, exit, signal, timedOut, peakRssKB, userSec, sysSec, cpuPercent, stdoutFile, stderrTail }.
+ * Returns { seconds, exit, signal, timedOut, peakRssKB, userSec, sysSec, cpuPercent, stdoutFile, stderrFile, stderrTail }.
  */
-export function measure(cmd, args, { cwd, logDir, tag, timeoutSec, drop, settle }) {
+export function measure(cmd, args, { cwd, env, logDir, tag, timeoutSec, drop, settle }) {
   fs.mkdirSync(logDir, { recursive: true });
   const outFile = path.join(logDir, `${tag}.out`);
   const errFile = path.join(logDir, `${tag}.err`);
@@ -87,7 +87,7 @@ export function measure(cmd, args, { cwd, logDir, tag, timeoutSec, drop, settle 
   // `timeout` under `time`: on expiry the tool itself is killed and time still reports (the
   // peak RSS reported for timeout's child is the tool's: wait4 folds in reaped descendants).
   const limit = timeoutSec ? ['timeout', '--signal=KILL', String(timeoutSec)] : [];
-  const r = spawnSync(TIME, ['-v', '-o', timeFile, ...limit, cmd, ...args], { cwd, stdio: ['ignore', out, err] });
+  const r = spawnSync(TIME, ['-v', '-o', timeFile, ...limit, cmd, ...args], { cwd, env: env ? { ...process.env, ...env } : undefined, stdio: ['ignore', out, err] });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   fs.closeSync(out);
   fs.closeSync(err);
@@ -97,7 +97,7 @@ export function measure(cmd, args, { cwd, logDir, tag, timeoutSec, drop, settle 
   const stderr = fs.readFileSync(errFile, 'utf8');
   return {
     seconds, exit: r.status, signal: r.signal, timedOut, loadAvg1, settledAfter, ...t,
-    stdoutFile: outFile, stderrTail: stderr.trim().split('\n').slice(-3).join('\n').slice(0, 500),
+    stdoutFile: outFile, stderrFile: errFile, stderrTail: stderr.trim().split('\n').slice(-3).join('\n').slice(0, 500),
   };
 }
 
