@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ROOT, freshOut } from './support/fixtures.js';
 import { scratchBase } from '../src/fuzz/check.js';
@@ -41,4 +41,26 @@ describe('the fuzzer', () => {
     expect(big.stdout).toMatch(/1 failure\(s\) \(1 memory\)/);
     expect([...scratch()].filter((f) => !before.has(f))).toEqual([]);
   });
+});
+
+describe('the fuzzer, stopped', () => {
+  it('on Ctrl-C stops its workers, removes its scratch folder and says how far it got', async () => {
+    const scratch = () => new Set(fs.readdirSync(scratchBase()).filter((f) => f.startsWith('cardrescue-fuzz-')));
+    const before = scratch();
+    // Its own process group, as a shell gives a command: Ctrl-C reaches the run and its workers alike.
+    const child = spawn(process.execPath, [FUZZ, '--cases', '100000', '--seed', '7', '--images', 'fat12', '--jobs', '2', '--out', freshOut('fuzz-stop')], { cwd: ROOT, detached: true });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Stop it mid-run, once its workers are busy with cases.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect([...scratch()].filter((f) => !before.has(f)).length).toBe(1);
+    process.kill(-child.pid!, 'SIGINT');
+    const code = await exited;
+    expect(code, stdout).toBe(130);
+    expect(stdout).toMatch(/fuzz: stopped by SIGINT after \d+ of 100000 cases/);
+    expect(stdout).toMatch(/inputs untouched/);
+    expect(stdout).not.toMatch(/worker-died|FAIL/);
+    expect([...scratch()].filter((f) => !before.has(f))).toEqual([]);
+  }, 30_000);
 });

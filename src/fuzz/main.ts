@@ -159,6 +159,18 @@ async function run(args: Args): Promise<number> {
   // One folder for the run's outputs: a worker killed mid-case (time or memory limit) cannot clean up after itself.
   const scratch = fs.mkdtempSync(path.join(scratchBase(), 'cardrescue-fuzz-run-'));
   const total = queue.length;
+  // Ctrl-C (or SIGTERM): the workers ignore it; the run stops them, removes the scratch folder
+  // and still says what it did. A second signal leaves at once.
+  const workers = new Set<ChildProcess>();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stoppedBy) process.exit(130);
+    stoppedBy = signal;
+    queue.length = 0;
+    for (const w of workers) w.kill('SIGKILL');
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   process.stdout.write(`fuzz: ${total} cases over ${args.images.length} image(s), seed ${args.seed}, ${args.jobs} worker(s), ${args.timeoutMs} ms and ${args.maxRssMb} MiB per case\n`);
 
   const record = (f: Failure) => {
@@ -179,6 +191,7 @@ async function run(args: Args): Promise<number> {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         env: { ...process.env, [FUZZ_SCRATCH_ENV]: scratch },
       });
+      workers.add(child);
       active++;
       let current: CaseMessage | undefined;
       let timer: NodeJS.Timeout | undefined;
@@ -235,7 +248,9 @@ async function run(args: Args): Promise<number> {
       });
       child.on('exit', (code, signal) => {
         stopTimers();
+        workers.delete(child);
         active--;
+        if (stoppedBy) current = undefined;
         if (current) {
           // A case over its time limit runs once more in a fresh worker: a busy machine is not a hang.
           if (killedFor === 'timeout' && !retried.has(current.index)) {
@@ -257,7 +272,10 @@ async function run(args: Args): Promise<number> {
     };
     for (let j = 0; j < Math.min(args.jobs, Math.max(1, queue.length)); j++) startWorker();
   });
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
   fs.rmSync(scratch, { recursive: true, force: true });
+  if (stoppedBy) process.stdout.write(`fuzz: stopped by ${stoppedBy} after ${done} of ${total} cases; the unfinished ones did not run\n`);
 
   const seconds = (Date.now() - started) / 1000;
   const hashesAfter = fixtureHashes();
@@ -278,6 +296,7 @@ async function run(args: Args): Promise<number> {
     return 1;
   }
   process.stdout.write(`inputs untouched: ${Object.keys(hashesAfter).length} fixtures/*.img.gz unchanged, in-memory originals intact\n`);
+  if (stoppedBy) return 130;
   return failures.length ? 1 : 0;
 }
 

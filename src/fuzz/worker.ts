@@ -60,6 +60,9 @@ function peakRssMb(): number {
   }
 }
 
+// A terminal's Ctrl-C reaches the whole process group: the run itself stops its workers (main.ts).
+process.on('SIGINT', () => {});
+
 process.on('message', (msg: CaseMessage | { type: 'finish' }) => {
   if (msg.type === 'finish') {
     verifyIntact();
