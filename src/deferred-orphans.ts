@@ -88,7 +88,8 @@ export function settleOrphans(
   const taken = mergeRuns(added.flatMap((f) => f.runs).map((r) => clusterCover(r, region)));
   const inTaken = overlapTest(taken);
   const dropped = outcome.files.filter((f) => f.runs.some((r) => inTaken(r.offset, r.length)));
-  const kept = outcome.files.filter((f) => !dropped.includes(f));
+  const droppedSet = new Set(dropped);
+  const kept = outcome.files.filter((f) => !droppedSet.has(f));
   const retry = outcome.rejected.filter((r) => !inTaken(r.offset, 1));
   const reduced: CarveRegion = { ...region, runs: subtractRuns(region.runs, taken) };
 

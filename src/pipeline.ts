@@ -150,7 +150,9 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
     planGeometryChange(disk, va.plan, planOptions);
     skipped.push(...va.plan.skipped.slice(skippedBefore));
   }
-  return { analysis, files, skipped: skipped.filter((s) => !files.some((f) => f.originalPath === s.originalPath && f.volume === s.volume)), carving };
+  // An entry skipped on one look and recovered on another is not skipped. (A Set: a card can hold tens of thousands of both.)
+  const recovered = new Set(files.filter((f) => f.originalPath !== undefined).map((f) => `${f.volume}\u0000${f.originalPath}`));
+  return { analysis, files, skipped: skipped.filter((s) => !recovered.has(`${s.volume}\u0000${s.originalPath}`)), carving };
 }
 
 function countByProvenance(files: RecoveredFile[]): Record<string, number> {

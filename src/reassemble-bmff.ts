@@ -1103,7 +1103,8 @@ export function reassembleBmffRegion(
   // Carved JPEGs stay in the pool: a Motion JPEG frame that happens to start at a cluster
   // boundary inside a broken movie is carved as a photo, and the movie needs its clusters back.
   const frames = candidates.length > 0 ? kept.filter(isLooseJpeg) : [];
-  let pool = new Pool(disk, region.runs, g, region.alignBase).without(kept.filter((f) => !frames.includes(f)).flatMap((f) => f.runs));
+  const frameSet = new Set(frames);
+  let pool = new Pool(disk, region.runs, g, region.alignBase).without(kept.filter((f) => !frameSet.has(f)).flatMap((f) => f.runs));
   const entryCandidates: Candidate[] = [];
   const skipped: SkippedEntry[] = [];
   if (plan) {

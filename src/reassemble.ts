@@ -417,7 +417,8 @@ export function reassembleRegion(
     } else if (cand.carved) stats.dropped++;
   }
   // A damaged guess left as the plan wrote it gives up the clusters a rebuilt file took.
-  const taken = out.filter((f) => !kept.includes(f)).flatMap((f) => f.runs);
+  const keptSet = new Set(kept);
+  const taken = out.filter((f) => !keptSet.has(f)).flatMap((f) => f.runs);
   for (const f of keptPlanned) {
     const cut = firstOverlap(f.runs, taken);
     if (cut < 0) continue;
