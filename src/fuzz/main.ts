@@ -159,8 +159,8 @@ async function run(args: Args): Promise<number> {
   // One folder for the run's outputs: a worker killed mid-case (time or memory limit) cannot clean up after itself.
   const scratch = fs.mkdtempSync(path.join(scratchBase(), 'cardrescue-fuzz-run-'));
   const total = queue.length;
-  // Ctrl-C (or SIGTERM): the workers ignore it; the run stops them, removes the scratch folder
-  // and still says what it did. A second signal leaves at once.
+  // Ctrl-C (or a SIGTERM to the run): the workers ignore the terminal's SIGINT, and the run
+  // kills them, removes the scratch folder and still says what it did. A second signal leaves at once.
   const workers = new Set<ChildProcess>();
   let stoppedBy: NodeJS.Signals | undefined;
   const stop = (signal: NodeJS.Signals) => {
