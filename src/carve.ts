@@ -153,8 +153,11 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   let firstRun = 0;
   // The chunks go where the JPEG end search runs (WebAssembly memory), so it searches them in place.
   const lease = leaseSearchMemory(Array.from({ length: 1 + READ_AHEAD_SLOTS }, () => SCAN_CHUNK + HEAD));
-  const buffer = lease?.buffers[0] ?? Buffer.allocUnsafe(SCAN_CHUNK + HEAD);
   const ahead = startReadAhead(disk, total, lease?.buffers.slice(1));
+  // Without a reading thread (a small region: the space before a partition) the chunks go into
+  // what will be its first slot, not into the spare buffer: the next region's scan then finds
+  // those pages already mapped (1024 page faults fewer, ~5-10 ms on this VM).
+  const buffer = lease?.buffers[ahead ? 0 : 1] ?? Buffer.allocUnsafe(SCAN_CHUNK + HEAD);
   const chunkRuns = (at: number) => streamSpanToRuns(region.runs, starts, at, Math.min(SCAN_CHUNK + HEAD, total - at));
   /** Stream offset of the first chunk not yet asked of the reading thread. */
   let askedTo = 0;
