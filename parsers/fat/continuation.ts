@@ -1,4 +1,4 @@
-import { ATTR_LONG_NAME, ENTRY_SIZE, parseDirectory, shortNameChecksum, type DirEntry } from './dirent.js';
+import { ATTR_LONG_NAME, ENTRY_SIZE, parseDirectory, shortNameChecksum, type DirEntry, type ParsedDirectory } from './dirent.js';
 
 /**
  * An old FAT folder's first cluster says who it is ('.' and '..'); its later clusters say
@@ -30,10 +30,9 @@ export function startFolder(cluster: number, bytes: Buffer, fat32 = false): Fold
   return folder;
 }
 
-/** Add a cluster to the folder: its entries go on from the ones before. */
-export function extendFolder(folder: FolderInProgress, cluster: number, bytes: Buffer): void {
-  const parsed = parseDirectory(bytes, folder.fat32);
-  const named = parsed.entries.filter((e) => !e.isDot);
+/** Add a cluster to the folder: its entries go on from the ones before (`parsed`: the cluster's, when already at hand). */
+export function extendFolder(folder: FolderInProgress, cluster: number, bytes: Buffer, parsed = parseDirectory(bytes, folder.fat32)): void {
+  const named = namedOf(parsed);
   folder.clusters.push(cluster);
   folder.parts.push(bytes);
   folder.ended = parsed.ended;
@@ -117,21 +116,21 @@ function shapeOf(e: DirEntry): NameShape {
   return { kind: name.replace(/\d/g, ''), number: digits ? Number(digits[1]) : null };
 }
 
-function namedEntries(bytes: Buffer, fat32: boolean): DirEntry[] {
-  return parseDirectory(bytes, fat32).entries.filter((e) => !e.isDot);
+function namedOf(parsed: ParsedDirectory): DirEntry[] {
+  return parsed.entries.filter((e) => !e.isDot);
 }
 
 /**
  * How well `candidate` continues `folder`: IMPOSSIBLE when a split long name forbids it,
  * else a score where ≥ 1 is enough to join (adjacency alone gives 1).
  */
-export function continuationScore(folder: FolderInProgress, candidate: ContinuationCandidate, adjacent: boolean): number {
+export function continuationScore(folder: FolderInProgress, candidate: ContinuationCandidate, adjacent: boolean, parsed = parseDirectory(candidate.bytes, folder.fat32)): number {
   const last = folder.parts[folder.parts.length - 1];
   const join = longNameJoin(last, candidate.bytes);
   if (join < 0) return IMPOSSIBLE;
   let score = join > 0 ? 8 : 0;
   if (adjacent) score += 1;
-  const after = namedEntries(candidate.bytes, folder.fat32);
+  const after = namedOf(parsed);
   const tail = folder.tail;
   const head = after[0];
   if (tail && head) {
@@ -157,8 +156,8 @@ const MIN_SCORE_APART = 2.5;
  * continuationScore when it is enough to join, else -Infinity. Away from the folder, the
  * entries themselves must vouch for the join (names going on, or a split long name).
  */
-export function joinScore(folder: FolderInProgress, candidate: ContinuationCandidate, adjacent: boolean): number {
-  const score = continuationScore(folder, candidate, adjacent);
+export function joinScore(folder: FolderInProgress, candidate: ContinuationCandidate, adjacent: boolean, parsed?: ParsedDirectory): number {
+  const score = continuationScore(folder, candidate, adjacent, parsed);
   return score >= (adjacent ? 1 : MIN_SCORE_APART) ? score : -Infinity;
 }
 
@@ -171,16 +170,20 @@ export function assignContinuations(folders: FolderInProgress[], candidates: Con
   for (const candidate of [...candidates].sort((a, b) => a.cluster - b.cluster)) {
     let best: FolderInProgress | null = null;
     let bestScore = -Infinity;
+    // Parsed once for every folder it is scored against, and dropped after: a card's folders
+    // can hold 60 000 entries, which kept all at once would be 30 MB more of the peak.
+    const parsedAs: (ParsedDirectory | undefined)[] = [];
+    const parsed = (fat32: boolean) => (parsedAs[fat32 ? 1 : 0] ??= parseDirectory(candidate.bytes, fat32));
     for (const folder of folders) {
       const lastCluster = folder.clusters[folder.clusters.length - 1];
       if (folder.ended || lastCluster >= candidate.cluster || folder.clusters.length >= maxClusters) continue;
-      const score = joinScore(folder, candidate, nextFree(lastCluster) === candidate.cluster);
+      const score = joinScore(folder, candidate, nextFree(lastCluster) === candidate.cluster, parsed(folder.fat32));
       if (score > bestScore) {
         best = folder;
         bestScore = score;
       }
     }
     if (!best) continue;
-    extendFolder(best, candidate.cluster, candidate.bytes);
+    extendFolder(best, candidate.cluster, candidate.bytes, parsed(best.fat32));
   }
 }

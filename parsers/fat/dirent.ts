@@ -65,26 +65,37 @@ export function decodeFatTime(date: number, time: number, tenths = 0): Date | un
   return new Date(year, month - 1, day, hour, min, sec, (tenths % 100) * 10);
 }
 
-function lfnChars(e: Buffer): string {
-  const parts = [e.subarray(1, 11), e.subarray(14, 26), e.subarray(28, 32)];
+/** Where a long-name slot keeps its 13 UTF-16 characters: bytes 1-10, 14-25 and 28-31. */
+const LFN_CHAR_AT = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
+
+/**
+ * The helpers below take the directory's buffer and a slot's offset in it, not a view of the
+ * slot: a card of 60 000 photos has 60 000 slots, parsed more than once when its folders are
+ * rebuilt, and a view and a copy per slot were 48 of the 580 MB that placing them allocated.
+ */
+function lfnChars(b: Buffer, at: number): string {
   let s = '';
-  for (const p of parts) {
-    for (let i = 0; i + 1 < p.length; i += 2) {
-      const ch = p.readUInt16LE(i);
-      if (ch === 0x0000 || ch === 0xffff) return s;
-      s += String.fromCharCode(ch);
-    }
+  for (const i of LFN_CHAR_AT) {
+    const ch = b[at + i] | (b[at + i + 1] << 8);
+    if (ch === 0x0000 || ch === 0xffff) return s;
+    s += String.fromCharCode(ch);
   }
   return s;
 }
 
+/** Bytes [from, to) of an 8.3 name without its padding spaces. */
+function spaceTrimmedEnd(raw: Uint8Array, from: number, to: number): number {
+  while (to > from && raw[to - 1] === 0x20) to--;
+  return to;
+}
+
 function shortNameText(raw: Buffer, ntFlags: number): string {
-  const decode = (b: Buffer) => b.toString('latin1').replace(/ +$/, '');
-  let base = decode(raw.subarray(0, 8));
-  let ext = decode(raw.subarray(8, 11));
+  let base = raw.toString('latin1', 0, spaceTrimmedEnd(raw, 0, 8));
+  const extEnd = spaceTrimmedEnd(raw, 8, 11);
   if (ntFlags & NT_LOWER_BASE) base = base.toLowerCase();
-  if (ntFlags & NT_LOWER_EXT) ext = ext.toLowerCase();
-  return ext ? `${base}.${ext}` : base;
+  if (extEnd === 8) return base;
+  const ext = raw.toString('latin1', 8, extEnd);
+  return `${base}.${ntFlags & NT_LOWER_EXT ? ext.toLowerCase() : ext}`;
 }
 
 interface PendingLfn {
@@ -113,16 +124,15 @@ export function parseDirectory(buf: Buffer, fat32: boolean): ParsedDirectory {
   let pending: PendingLfn | null = null;
   let implausible = 0;
   for (let off = 0; off + ENTRY_SIZE <= buf.length; off += ENTRY_SIZE) {
-    const e = buf.subarray(off, off + ENTRY_SIZE);
-    const first = e[0];
+    const first = buf[off];
     if (first === 0x00) return { entries, ended: true, implausible };
-    const attr = e[11];
+    const attr = buf[off + 11];
     const deleted = first === DELETED;
     if ((attr & 0x3f) === ATTR_LONG_NAME) {
-      pending = takeLfn(e, deleted, pending);
+      pending = takeLfn(buf, off, deleted, pending);
       continue;
     }
-    if (attr & 0xc0 || (!deleted && !plausibleShortName(e))) {
+    if (attr & 0xc0 || (!deleted && !plausibleShortName(buf, off))) {
       implausible++;
       pending = null;
       continue;
@@ -131,15 +141,15 @@ export function parseDirectory(buf: Buffer, fat32: boolean): ParsedDirectory {
       pending = null;
       continue;
     }
-    entries.push(decodeShortEntry(e, off, deleted, fat32, pending));
+    entries.push(decodeShortEntry(buf, off, deleted, fat32, pending));
     pending = null;
   }
   return { entries, ended: false, implausible };
 }
 
-function takeLfn(e: Buffer, deleted: boolean, pending: PendingLfn | null): PendingLfn | null {
-  const checksum = e[13];
-  const chars = lfnChars(e);
+function takeLfn(b: Buffer, at: number, deleted: boolean, pending: PendingLfn | null): PendingLfn | null {
+  const checksum = b[at + 13];
+  const chars = lfnChars(b, at);
   if (deleted) {
     if (pending && pending.deleted && pending.checksum === checksum) {
       pending.parts.push(chars);
@@ -147,8 +157,8 @@ function takeLfn(e: Buffer, deleted: boolean, pending: PendingLfn | null): Pendi
     }
     return { checksum, parts: [chars], nextOrd: 0, deleted: true };
   }
-  const ord = e[0] & 0x1f;
-  if (e[0] & 0x40) return ord > 0 ? { checksum, parts: [chars], nextOrd: ord - 1, deleted: false } : null;
+  const ord = b[at] & 0x1f;
+  if (b[at] & 0x40) return ord > 0 ? { checksum, parts: [chars], nextOrd: ord - 1, deleted: false } : null;
   if (pending && !pending.deleted && pending.checksum === checksum && pending.nextOrd === ord && ord > 0) {
     pending.parts.push(chars);
     pending.nextOrd = ord - 1;
@@ -157,9 +167,9 @@ function takeLfn(e: Buffer, deleted: boolean, pending: PendingLfn | null): Pendi
   return null;
 }
 
-function plausibleShortName(e: Buffer): boolean {
+function plausibleShortName(e: Buffer, at: number): boolean {
   for (let i = 0; i < 11; i++) {
-    const b = e[i];
+    const b = e[at + i];
     if (b < 0x20 && !(i === 0 && b === KANJI_E5)) return false;
     if (b === 0x22 || b === 0x2a || b === 0x2b || b === 0x2c || b === 0x2f || b === 0x3a || b === 0x3b || b === 0x3c || b === 0x3d || b === 0x3e || b === 0x3f || b === 0x5b || b === 0x5c || b === 0x5d || b === 0x7c) {
       // '.' is allowed only in the dot entries
@@ -169,10 +179,14 @@ function plausibleShortName(e: Buffer): boolean {
   return true;
 }
 
-function decodeShortEntry(e: Buffer, off: number, deleted: boolean, fat32: boolean, pending: PendingLfn | null): DirEntry {
-  const raw = Buffer.from(e.subarray(0, 11));
-  if (raw[0] === KANJI_E5) raw[0] = 0xe5;
-  const isDot = raw[0] === 0x2e && (raw.toString('latin1') === '.          ' || raw.toString('latin1') === '..         ');
+function decodeShortEntry(b: Buffer, off: number, deleted: boolean, fat32: boolean, pending: PendingLfn | null): DirEntry {
+  const isDot = b[off] === 0x2e && (spacesFrom(b, off, 1) || (b[off + 1] === 0x2e && spacesFrom(b, off, 2)));
+  // The 8.3 name's bytes, copied only when one is to change: a Kanji lead byte, or the lead recovered below.
+  let raw = b.subarray(off, off + 11);
+  if (raw[0] === KANJI_E5) {
+    raw = Buffer.from(raw);
+    raw[0] = 0xe5;
+  }
   let longName: string | undefined;
   let firstCharFromChecksum = false;
   if (pending && !isDot) {
@@ -182,29 +196,36 @@ function decodeShortEntry(e: Buffer, off: number, deleted: boolean, fat32: boole
       // The first byte of a deleted 8.3 name is gone; the LFN checksum tells which byte it was.
       const lead = recoverLeadByte(raw, pending.checksum);
       if (lead !== undefined) {
+        raw = Buffer.from(raw);
         raw[0] = lead;
         firstCharFromChecksum = true;
         longName = pending.parts.reverse().join('');
       }
     }
   }
-  const clusterHigh = fat32 ? e.readUInt16LE(20) : 0;
-  const shortName = deleted && !firstCharFromChecksum ? `?${shortNameText(raw, e[12]).slice(1)}` : shortNameText(raw, e[12]);
+  const clusterHigh = fat32 ? b.readUInt16LE(off + 20) : 0;
+  const shortName = deleted && !firstCharFromChecksum ? `?${shortNameText(raw, b[off + 12]).slice(1)}` : shortNameText(raw, b[off + 12]);
   return {
     offset: off,
     shortName,
     longName: longName || undefined,
     deleted,
     firstCharFromChecksum: firstCharFromChecksum || undefined,
-    attributes: e[11],
-    firstCluster: (clusterHigh << 16) | e.readUInt16LE(26),
+    attributes: b[off + 11],
+    firstCluster: (clusterHigh << 16) | b.readUInt16LE(off + 26),
     clusterHigh,
-    size: e.readUInt32LE(28),
-    ctime: decodeFatTime(e.readUInt16LE(16), e.readUInt16LE(14), e[13]),
-    atime: decodeFatTime(e.readUInt16LE(18), 0),
-    mtime: decodeFatTime(e.readUInt16LE(24), e.readUInt16LE(22)),
+    size: b.readUInt32LE(off + 28),
+    ctime: decodeFatTime(b.readUInt16LE(off + 16), b.readUInt16LE(off + 14), b[off + 13]),
+    atime: decodeFatTime(b.readUInt16LE(off + 18), 0),
+    mtime: decodeFatTime(b.readUInt16LE(off + 24), b.readUInt16LE(off + 22)),
     isDot,
   };
+}
+
+/** Bytes `from`..10 of the 8.3 name at `off` are padding: '.' and '..' are all the name there is. */
+function spacesFrom(b: Buffer, off: number, from: number): boolean {
+  for (let i = from; i < 11; i++) if (b[off + i] !== 0x20) return false;
+  return true;
 }
 
 /** Printable bytes first, in the order a short name is most likely to start with. */
