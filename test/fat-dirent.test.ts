@@ -71,6 +71,34 @@ describe('FAT directory entries', () => {
     expect(parsed.entries[0].longName).toBe('Holiday photo.jpg');
   });
 
+  it('reads a Kanji lead byte (0x05 for 0xE5), names without an extension and the dot entries, and leaves the bytes it parses as they were', () => {
+    const kanji = shortEntry('\u0005BC     JPG', { cluster: 3, size: 1 });
+    const slots = Buffer.concat([
+      shortEntry('.          ', { attr: 0x10 }),
+      shortEntry('..         ', { attr: 0x10 }),
+      kanji,
+      shortEntry('README     ', { cluster: 4, size: 1 }),
+      shortEntry('.A      TXT', { cluster: 5, size: 1 }),
+      // A deleted entry whose first letter comes back from the long name's checksum.
+      ...lfnEntries('Beach.jpg', 'BEACH   JPG', true),
+      shortEntry('BEACH   JPG', { deleted: true, cluster: 6, size: 1 }),
+    ]);
+    const before = Buffer.from(slots);
+    const parsed = parseDirectory(slots, false);
+    expect(parsed.entries.map((e) => [e.shortName, e.isDot, e.deleted])).toEqual([
+      ['.', true, false],
+      ['..', true, false],
+      ['\u00e5BC.JPG', false, false],
+      ['README', false, false],
+      ['.A.TXT', false, false],
+      ['BEACH.JPG', false, true],
+    ]);
+    expect(parsed.entries[5].longName).toBe('Beach.jpg');
+    // The names that change (the Kanji byte, the recovered letter) are copies: a view would
+    // have written into the caller's buffer, which during a scan is the card's bytes.
+    expect(slots.equals(before)).toBe(true);
+  });
+
   it('keeps the FAT32 high word of the first cluster', () => {
     const parsed = parseDirectory(shortEntry('IMG_0001JPG', { cluster: 0x12345, size: 1 }), true);
     expect(parsed.entries[0].firstCluster).toBe(0x12345);
