@@ -157,6 +157,14 @@ function runOnce(tool, img, { cold, timeoutSec }, n = 1) {
   return { ...m, own: ownClock(tool, m) };
 }
 
+/** The runs by their own clocks (ownClock): the fastest one's { seconds, bytes }, and every run's seconds. */
+function ownSummary(all) {
+  const timed = all.filter((x) => x.own).map((x) => x.own);
+  if (timed.length === 0) return undefined;
+  const fastest = timed.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  return { ...fastest, allSeconds: all.map((x) => (x.own ? +x.own.seconds.toFixed(3) : null)) };
+}
+
 /**
  * What a run measured by its own clock, past the process start: the raw read's reading (the
  * JSON line it prints) and list's carving scan (the `scan:` line CARDRESCUE_TIMING=1 prints),
@@ -237,8 +245,8 @@ function summarise(tool, img, all, { timeoutSec }) {
     peakRssMB: maxRssKB != null ? maxRssKB / 1024 : null, userSec: m.userSec, sysSec: m.sysSec,
     cpuPercent: m.cpuPercent, minorFaults: m.minorFaults, majorFaults: m.majorFaults, firstRunSeconds: m.firstRunSeconds,
     allSeconds, loadAvg1: all.map((x) => x.loadAvg1),
-    // By its own clock (ownClock): the fastest run, and every run's seconds.
-    own: all.some((x) => x.own) ? { ...all.filter((x) => x.own).map((x) => x.own).reduce((a, b) => (b.seconds < a.seconds ? b : a)), allSeconds: all.map((x) => (x.own ? +x.own.seconds.toFixed(3) : null)) } : undefined, settledAfter: all.some((x) => x.settledAfter != null) ? all.map((x) => x.settledAfter) : undefined,
+    own: ownSummary(all),
+    settledAfter: all.some((x) => x.settledAfter != null) ? all.map((x) => x.settledAfter) : undefined,
   };
   if (m.exit !== 0 && !m.timedOut) res.stderr = m.stderrTail;
   if (tool === 'raw') {
