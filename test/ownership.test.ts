@@ -35,4 +35,32 @@ describe('the cluster ownership map', () => {
     }
     expect(spans).toBeGreaterThan(200);
   });
+
+  it('claims and finds conflicts a byte at a time exactly as a cluster-by-cluster walk does, past the map\'s end too', () => {
+    let seed = 11;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    let conflicts = 0;
+    for (let round = 0; round < 300; round++) {
+      const limit = 1 + rnd(500);
+      const fast = new OwnershipMap(limit);
+      const slow = new OwnershipMap(limit);
+      for (let k = rnd(6); k > 0; k--) {
+        const e = { first: rnd(limit + 20), count: 1 + rnd(rnd(2) ? 70 : 5) };
+        fast.claimExtents([e]);
+        for (let c = e.first; c < e.first + e.count; c++) slow.claim(c);
+      }
+      for (let c = 0; c < limit + 30; c++) expect(fast.isOwned(c)).toBe(slow.isOwned(c));
+      const probe = Array.from({ length: 1 + rnd(3) }, () => ({ first: rnd(limit + 20), count: 1 + rnd(90) }));
+      let naive = -1;
+      for (const e of probe) {
+        for (let c = e.first; c < e.first + e.count && naive < 0; c++) if (slow.isOwned(c)) naive = c;
+        if (naive >= 0) break;
+      }
+      expect(fast.firstConflict(probe)).toBe(naive);
+      if (naive >= 0) conflicts++;
+    }
+    // Both outcomes are exercised.
+    expect(conflicts).toBeGreaterThan(50);
+    expect(conflicts).toBeLessThan(280);
+  });
 });
