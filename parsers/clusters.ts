@@ -24,14 +24,41 @@ export function contiguousGuess(
   clusterSize: number,
   maxCluster: number,
   isAllocated: (c: number) => boolean,
+  /**
+   * Optional, for speed: the first cluster in [from, to) that is allocated, or `to`. With it
+   * free stretches are taken whole (a card of 4 KiB clusters has ~400 per photo), not one
+   * cluster and one call at a time. It must agree with `isAllocated`.
+   */
+  freeRunEnd?: (from: number, to: number) => number,
 ): ClusterExtent[] {
   const need = Math.ceil(size / clusterSize);
   const extents: ClusterExtent[] = [];
   let taken = 0;
-  for (let c = firstCluster; taken < need && c <= maxCluster; c++) {
-    if (c !== firstCluster && isAllocated(c)) continue;
-    pushCluster(extents, c);
+  if (!freeRunEnd) {
+    for (let c = firstCluster; taken < need && c <= maxCluster; c++) {
+      if (c !== firstCluster && isAllocated(c)) continue;
+      pushCluster(extents, c);
+      taken++;
+    }
+    return extents;
+  }
+  // The first cluster is the entry's, taken whether or not it is marked.
+  let c = firstCluster;
+  if (taken < need && c <= maxCluster) {
+    pushCluster(extents, c++);
     taken++;
+  }
+  while (taken < need && c <= maxCluster) {
+    const end = freeRunEnd(c, Math.min(maxCluster + 1, c + need - taken));
+    if (end === c) {
+      c++;
+      continue;
+    }
+    const last = extents[extents.length - 1];
+    if (last && last.first + last.count === c) last.count += end - c;
+    else extents.push({ first: c, count: end - c });
+    taken += end - c;
+    c = end;
   }
   return extents;
 }

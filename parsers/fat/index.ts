@@ -158,7 +158,7 @@ class FatVolume implements FileSystem {
   }
 
   guessRun(firstCluster: number, size: number): ClusterExtent[] {
-    return contiguousGuess(firstCluster, size, this.layout.clusterSize, this.maxCluster, (c) => this.isAllocated(c));
+    return contiguousGuess(firstCluster, size, this.layout.clusterSize, this.maxCluster, (c) => this.isAllocated(c), (from, to) => this.fat.freeRunEnd(from, to));
   }
 
   /** A cluster of the volume that the source ends before (an image cut short). */

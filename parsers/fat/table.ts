@@ -69,6 +69,15 @@ export class FatTable {
     return this.entries[cluster] === Link.Free;
   }
 
+  /** The first cluster in [from, to) that is not free (isFree false, past the table too), or `to`. */
+  freeRunEnd(from: number, to: number): number {
+    const entries = this.entries;
+    const limit = Math.min(to, entries.length);
+    let c = from;
+    while (c < limit && entries[c] === Link.Free) c++;
+    return c;
+  }
+
   isEnd(value: number): boolean {
     return value >= FatTable.EOC;
   }
