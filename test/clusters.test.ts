@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { contiguousGuess } from '../parsers/clusters.js';
 import { FatTable } from '../parsers/fat/table.js';
+import { seededRandom } from './support/random.js';
 
 describe('the contiguous guess of a deleted file\'s clusters', () => {
   it('takes free stretches whole (FatTable.freeRunEnd) and gives what the cluster-by-cluster guess gives', () => {
-    let seed = 7;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const rnd = seededRandom(7);
     let skippedSome = 0;
     for (let round = 0; round < 300; round++) {
       const clusterCount = 10 + rnd(400);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OwnershipMap } from '../src/ownership.js';
+import { seededRandom } from './support/random.js';
 
 /** The free runs, one cluster at a time: what freeSpans must give. */
 function naiveSpans(map: OwnershipMap, from: number, to: number): [number, number][] {
@@ -15,8 +16,7 @@ function naiveSpans(map: OwnershipMap, from: number, to: number): [number, numbe
 
 describe('the cluster ownership map', () => {
   it('gives the free runs a cluster-by-cluster walk gives, byte-sized stretches and odd edges alike', () => {
-    let seed = 3;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const rnd = seededRandom(3);
     let spans = 0;
     for (let round = 0; round < 200; round++) {
       const limit = 1 + rnd(600);
@@ -37,8 +37,7 @@ describe('the cluster ownership map', () => {
   });
 
   it('claims and finds conflicts a byte at a time exactly as a cluster-by-cluster walk does, past the map\'s end too', () => {
-    let seed = 11;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const rnd = seededRandom(11);
     let conflicts = 0;
     for (let round = 0; round < 300; round++) {
       const limit = 1 + rnd(500);

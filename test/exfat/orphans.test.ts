@@ -12,6 +12,7 @@ import type { FileSystem, FsEntry } from '../../parsers/types.js';
 import { ExfatImage, makeEntrySet, type ImageOptions } from './image.js';
 import { continuationScore, MIN_CONTINUATION_SCORE, setsAcross, type SweptCluster } from '../../parsers/exfat/orphans.js';
 import type { ExfatFileSet } from '../../parsers/exfat/entries.js';
+import { seededRandom } from '../support/random.js';
 
 function bytes(n: number, seed: number): Buffer {
   const b = Buffer.alloc(n);
@@ -254,8 +255,7 @@ describe('exFAT directory clusters, judged alone', () => {
   });
 
   it('gives the sets of a folder as one parse of its clusters joined would, sets across boundaries included', () => {
-    let seed = 7;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const rnd = seededRandom(7);
     let straddling = 0;
     let checked = 0;
     for (let round = 0; round < 150; round++) {
