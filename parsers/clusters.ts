@@ -3,9 +3,14 @@ import type { ClusterExtent } from './types.js';
 
 /** Append a cluster to extents, merging with the last one when consecutive. */
 export function pushCluster(extents: ClusterExtent[], cluster: number): void {
+  pushRun(extents, cluster, 1);
+}
+
+/** Append `count` clusters from `first` to extents, merging with the last one when consecutive. */
+export function pushRun(extents: ClusterExtent[], first: number, count: number): void {
   const last = extents[extents.length - 1];
-  if (last && last.first + last.count === cluster) last.count++;
-  else extents.push({ first: cluster, count: 1 });
+  if (last && last.first + last.count === first) last.count += count;
+  else extents.push({ first, count });
 }
 
 export function clustersIn(extents: readonly ClusterExtent[]): number {
@@ -25,23 +30,19 @@ export function contiguousGuess(
   maxCluster: number,
   isAllocated: (c: number) => boolean,
   /**
-   * Optional, for speed: the first cluster in [from, to) that is allocated, or `to`. With it
-   * free stretches are taken whole (a card of 4 KiB clusters has ~400 per photo), not one
-   * cluster and one call at a time. It must agree with `isAllocated`.
+   * The first cluster in [from, to) that is allocated, or `to`. By default asked of
+   * `isAllocated` one cluster at a time; a file system that can answer faster (FAT: a scan of
+   * its table) passes its own. A card of 4 KiB clusters has ~400 per photo.
    */
-  freeRunEnd?: (from: number, to: number) => number,
+  freeRunEnd = (from: number, to: number): number => {
+    let c = from;
+    while (c < to && !isAllocated(c)) c++;
+    return c;
+  },
 ): ClusterExtent[] {
   const need = Math.ceil(size / clusterSize);
   const extents: ClusterExtent[] = [];
   let taken = 0;
-  if (!freeRunEnd) {
-    for (let c = firstCluster; taken < need && c <= maxCluster; c++) {
-      if (c !== firstCluster && isAllocated(c)) continue;
-      pushCluster(extents, c);
-      taken++;
-    }
-    return extents;
-  }
   // The first cluster is the entry's, taken whether or not it is marked.
   let c = firstCluster;
   if (taken < need && c <= maxCluster) {
@@ -54,9 +55,7 @@ export function contiguousGuess(
       c++;
       continue;
     }
-    const last = extents[extents.length - 1];
-    if (last && last.first + last.count === c) last.count += end - c;
-    else extents.push({ first: c, count: end - c });
+    pushRun(extents, c, end - c);
     taken += end - c;
     c = end;
   }

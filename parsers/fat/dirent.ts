@@ -180,7 +180,12 @@ function plausibleShortName(e: Buffer, at: number): boolean {
 }
 
 function decodeShortEntry(b: Buffer, off: number, deleted: boolean, fat32: boolean, pending: PendingLfn | null): DirEntry {
-  const isDot = b[off] === 0x2e && (spacesFrom(b, off, 1) || (b[off + 1] === 0x2e && spacesFrom(b, off, 2)));
+  // '.' or '..' and nothing but padding after them (only names that start with '.' are looked at).
+  let isDot = false;
+  if (b[off] === 0x2e) {
+    const nameEnd = spaceTrimmedEnd(b, off, off + 11);
+    isDot = nameEnd === off + 1 || (nameEnd === off + 2 && b[off + 1] === 0x2e);
+  }
   // The 8.3 name's bytes, copied only when one is to change: a Kanji lead byte, or the lead recovered below.
   let raw = b.subarray(off, off + 11);
   if (raw[0] === KANJI_E5) {
@@ -220,12 +225,6 @@ function decodeShortEntry(b: Buffer, off: number, deleted: boolean, fat32: boole
     mtime: decodeFatTime(b.readUInt16LE(off + 24), b.readUInt16LE(off + 22)),
     isDot,
   };
-}
-
-/** Bytes `from`..10 of the 8.3 name at `off` are padding: '.' and '..' are all the name there is. */
-function spacesFrom(b: Buffer, off: number, from: number): boolean {
-  for (let i = from; i < 11; i++) if (b[off + i] !== 0x20) return false;
-  return true;
 }
 
 /** Printable bytes first, in the order a short name is most likely to start with. */
