@@ -98,10 +98,12 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
     const sweep = plan?.orphansDeferred ? new OrphanFolderSweep(plan) : undefined;
     const carveOptions: CarveOptions = { carvers, keepPartial: options.keepPartial, accept: formatFilter(options.types) };
     const scanStart = performance.now();
+    // The files known from metadata do not change while a region is scanned: counted once, not per chunk.
+    const known = countByProvenance(files);
     let outcome = carveRegion(disk, region, {
       ...carveOptions,
       onHead: sweep?.visit,
-      onProgress: (done, found) => options.onProgress?.({ stage: 'scan', done: before + done, total: bytesTotal, found: { ...countByProvenance(files), carved: carvedSoFar + found } }),
+      onProgress: (done, found) => options.onProgress?.({ stage: 'scan', done: before + done, total: bytesTotal, found: { ...known, carved: carvedSoFar + found } }),
     });
     tallyScan((performance.now() - scanStart) / 1000, outcome.bytesScanned);
     mark('scan done');

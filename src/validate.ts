@@ -1,4 +1,4 @@
-import type { Reader } from './reader.js';
+import { BlockReader, type Reader } from './reader.js';
 import type { Carver } from '../carvers/types.js';
 import { carvers as allCarvers, carverForType } from '../carvers/registry.js';
 import type { ContentCheck, Validator } from './plan.js';
@@ -9,7 +9,9 @@ import type { ContentCheck, Validator } from './plan.js';
  * (text, unknown formats) get no verdict.
  */
 export function contentValidator(carvers: Carver[] = allCarvers): Validator {
-  return (file: Reader, expectedSize: number, claimedName?: string): ContentCheck | null => {
+  return (bytes: Reader, expectedSize: number, claimedName?: string): ContentCheck | null => {
+    // The walkers read a file's headers a few bytes at a time.
+    const file = new BlockReader(bytes);
     const head = file.read(0, 64);
     for (const carver of carvers) {
       if (!carver.firstBytes.includes(head[0]) || !carver.detect(head)) continue;
