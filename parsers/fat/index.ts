@@ -192,7 +192,6 @@ class FatVolume implements FileSystem {
     const notes: string[] = [];
     let c = first;
     let n = 0;
-    const seen = new Set<number>();
     while (n < maxClusters) {
       if (!this.inRange(c)) {
         const where = this.beyondSource(c) ? PAST_SOURCE_END : 'outside the volume';
@@ -200,12 +199,13 @@ class FatVolume implements FileSystem {
         this.diag.warn('fat.chain-out-of-range', `${what}: chain points to cluster ${c}, ${where}`);
         break;
       }
-      if (seen.has(c)) {
+      // Every cluster of this chain is claimed as it is passed, so only a claimed one can be a
+      // loop (a Set of the chain's clusters per file cost more than the walk on a card of 60 000).
+      if (this.claimed[c] && extentsHold(extents, c)) {
         notes.push(`chain loops back to cluster ${c}`);
         this.diag.warn('fat.chain-loop', `${what}: chain loops back to cluster ${c}`);
         break;
       }
-      seen.add(c);
       if (this.claimed[c]) {
         notes.push(`cluster ${c} is cross-linked with another file`);
         this.diag.warn('fat.cross-link', `${what}: cluster ${c} is also used by another chain`);
@@ -639,3 +639,7 @@ export function rebuildLostFat(volume: Reader, options: { ignore?: { clusterSize
 }
 
 export { sanitizeName };
+
+function extentsHold(extents: readonly ClusterExtent[], cluster: number): boolean {
+  return extents.some((e) => cluster >= e.first && cluster < e.first + e.count);
+}
