@@ -1,5 +1,5 @@
 import type { Reader, ByteRun } from './reader.js';
-import { BlockReader, RunsReader } from './reader.js';
+import { RunsReader } from './reader.js';
 import type { ClusterExtent, FileSystem, FsEntry } from '../parsers/types.js';
 import type { RecoveredFile, SkippedEntry, Validation } from './record.js';
 import { originalPathOf } from './record.js';
@@ -149,9 +149,6 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
   for (const d of fs.entries) if (d.isDirectory) owned.claimExtents(d.extents);
   const plain = fs.entries.filter((e) => !e.isDirectory);
 
-  // Live files mostly lie one after the other, in the order their folders list them: small
-  // ones (thumbnails, a card of small photos) are then checked from one read, not one read each.
-  const nearby = new BlockReader(disk);
   for (const e of plain.filter((x) => !x.deleted && !x.orphan)) {
     owned.claimExtents(e.extents);
     const runs = extentsToRuns(fs, volume.offset, e.extents, e.size);
@@ -159,7 +156,7 @@ export function planVolume(disk: Reader, volume: Volume, fs: FileSystem, options
     const file = baseRecord(volume, e, 'allocated', runs);
     file.status = whole ? 'ok' : 'damaged';
     if (!whole) file.notes.push(`only ${runsLength(runs)} of ${e.size} bytes are reachable through the chain`);
-    check(nearby, file, validate);
+    check(disk, file, validate);
     files.push(file);
   }
 

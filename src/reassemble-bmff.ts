@@ -1,5 +1,5 @@
 import type { Reader, ByteRun } from './reader.js';
-import { RunsReader } from './reader.js';
+import { CachedReader, RunsReader } from './reader.js';
 import type { CarveOutcome, CarveRegion } from './carve.js';
 import { parseExifDate } from './carve.js';
 import type { VolumePlan } from './plan.js';
@@ -91,52 +91,6 @@ const TRAILING = new Set(['free', 'skip', 'udta', 'uuid', 'meta', 'junk', 'Xtra'
 const QT_FIRST = new Set(['moov', 'mdat', 'wide', 'pnot']);
 
 // ---- reading ------------------------------------------------------------------------------
-
-/** Small reads near each other through a few cached blocks; counts what it fetched. */
-class CachedReader implements Reader {
-  fetched = 0;
-  private readonly blocks = new Map<number, Buffer>();
-  constructor(
-    private readonly base: Reader,
-    private readonly block = 256 * 1024,
-    private readonly keep = 16,
-  ) {}
-  get size(): number {
-    return this.base.size;
-  }
-  read(offset: number, length: number): Buffer {
-    if (offset >= this.base.size || length <= 0) return Buffer.alloc(0);
-    const end = Math.min(this.base.size, offset + length);
-    const first = Math.floor(offset / this.block);
-    const last = Math.floor((end - 1) / this.block);
-    if (first === last) return this.get(first).subarray(offset - first * this.block, end - first * this.block);
-    if (last - first > 4) {
-      this.fetched += end - offset;
-      return this.base.read(offset, end - offset);
-    }
-    const parts: Buffer[] = [];
-    for (let i = first; i <= last; i++) {
-      const b = this.get(i);
-      const from = i === first ? offset - first * this.block : 0;
-      const to = i === last ? end - last * this.block : b.length;
-      parts.push(b.subarray(from, to));
-    }
-    return Buffer.concat(parts);
-  }
-  private get(i: number): Buffer {
-    let b = this.blocks.get(i);
-    if (b) {
-      this.blocks.delete(i);
-      this.blocks.set(i, b);
-      return b;
-    }
-    b = this.base.read(i * this.block, this.block);
-    this.fetched += b.length;
-    this.blocks.set(i, b);
-    if (this.blocks.size > this.keep) this.blocks.delete(this.blocks.keys().next().value!);
-    return b;
-  }
-}
 
 /** Counts the bytes read through it (the trials' direct reads), a sector at least for each read: a read costs a seek. */
 class CountingReader implements Reader {

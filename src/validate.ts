@@ -1,4 +1,4 @@
-import { BlockReader, type Reader } from './reader.js';
+import { CachedReader, type Reader } from './reader.js';
 import type { Carver } from '../carvers/types.js';
 import { carvers as allCarvers, carverForType } from '../carvers/registry.js';
 import type { ContentCheck, Validator } from './plan.js';
@@ -10,8 +10,8 @@ import type { ContentCheck, Validator } from './plan.js';
  */
 export function contentValidator(carvers: Carver[] = allCarvers): Validator {
   return (bytes: Reader, expectedSize: number, claimedName?: string): ContentCheck | null => {
-    // The walkers read a file's headers a few bytes at a time.
-    const file = new BlockReader(bytes);
+    // The walkers read a file's headers a few bytes at a time: from 64 KiB blocks, not one read each.
+    const file = new CachedReader(bytes, 64 * 1024, 2);
     const head = file.read(0, 64);
     for (const carver of carvers) {
       if (!carver.firstBytes.includes(head[0]) || !carver.detect(head)) continue;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BlockReader, BufferReader, RunsReader, readIntoAny, type Reader } from '../src/reader.js';
+import { CachedReader, BufferReader, RunsReader, readIntoAny, type Reader } from '../src/reader.js';
 import { contentValidator } from '../src/validate.js';
 import { runPipeline } from '../src/pipeline.js';
 import { fixtureImage, freshOut, haveCommands, noise, noisePhoto, runTool, sha256 } from './support/fixtures.js';
@@ -21,17 +21,18 @@ class CountingReader implements Reader {
   }
 }
 
-describe('the block reader under a file\'s structure walk', () => {
+describe('the cached reader under a file\'s structure walk', () => {
   it('returns what its base returns, for reads of every size, inside and across blocks and past the end', () => {
     const data = noise(300_000, 11);
     const base = new CountingReader(data);
-    const blocks = new BlockReader(base, 4096);
+    const blocks = new CachedReader(base, 4096, 2);
     const random = seededRandom(2026);
     const kept: { at: number; got: Buffer }[] = [];
     for (let i = 0; i < 3000; i++) {
-      // Mostly small reads near the last one, as a walk makes; now and then a jump or a big read.
+      // Mostly small reads near the last one, as a walk makes; now and then a jump, a read over
+      // a few blocks, or one too big to cache.
       const at = i % 50 === 0 ? random(data.length + 100) : Math.min(data.length + 10, (kept.at(-1)?.at ?? 0) + random(600));
-      const length = i % 37 === 0 ? 4096 + random(20_000) : random(300);
+      const length = i % 37 === 0 ? 4096 + random(20_000) : i % 23 === 0 ? random(12_000) : random(300);
       const got = blocks.read(at, length);
       expect(got.equals(data.subarray(at, Math.min(data.length, at + Math.max(0, length)))), `read(${at}, ${length})`).toBe(true);
       if (i % 10 === 0) kept.push({ at, got });
@@ -40,7 +41,7 @@ describe('the block reader under a file\'s structure walk', () => {
       expect(n).toBe(Math.max(0, Math.min(target.length, data.length - at)));
       expect(target.subarray(0, n).equals(data.subarray(at, at + n))).toBe(true);
     }
-    // Buffers handed out earlier still hold their bytes: refills did not overwrite them.
+    // Buffers handed out earlier still hold their bytes: new blocks did not overwrite them.
     for (const { at, got } of kept) expect(got.equals(data.subarray(at, at + got.length))).toBe(true);
   });
 
@@ -73,7 +74,7 @@ describe('the block reader under a file\'s structure walk', () => {
       const whole = new RunsReader(new BufferReader(disk), f.runs).read(0, f.size);
       expect(check).toEqual(validate(new BufferReader(whole), f.size, f.name));
       expect(check?.ok).toBe(true);
-      // One block (64 KiB) at a time, and a read per run it crosses.
+      // A read per 64 KiB block (aligned in the file) and per run it crosses.
       expect(counted.reads).toBeLessThanOrEqual(Math.ceil(f.size / (64 * 1024)) + f.runs.length);
       checked++;
     }
@@ -84,7 +85,7 @@ describe('the block reader under a file\'s structure walk', () => {
 const haveTools = haveCommands('mkfs.fat', 'mcopy', 'mmd', 'cjpeg');
 
 describe.runIf(haveTools)('a card of many small live photos', () => {
-  it('is checked file by file from a few reads, and every photo comes back whole', () => {
+  it('is checked with one read a photo, and every photo comes back whole', () => {
     const dir = freshOut('block-reader-card');
     const img = path.join(dir, 'card.img');
     fs.writeFileSync(img, Buffer.alloc(16 * 1024 * 1024));
@@ -105,8 +106,7 @@ describe.runIf(haveTools)('a card of many small live photos', () => {
       expect(f.validation).toMatchObject({ ok: true, by: 'jpeg' });
       expect(sha256(new RunsReader(new BufferReader(fs.readFileSync(img)), f.runs).read(0, f.size))).toBe(sha256(photos[i]));
     }
-    // Each photo is one 2 KiB cluster, one after the other: a 64 KiB read holds 32 of them.
-    // (Checked photo by photo, with a read or more each, it took 221.)
-    expect(disk.reads).toBeLessThan(60);
+    // A read a photo, and a few for the file system. (Read segment by segment, it took 3 a photo.)
+    expect(disk.reads).toBeLessThan(photos.length + 40);
   });
 });
