@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFatTime, guessDcfFolderLead, guessLeadFromSiblings, parseDirectory, shortNameChecksum } from '../parsers/fat/dirent.js';
+import { decodeFatTime, directoryShape, guessDcfFolderLead, guessLeadFromSiblings, parseDirectory, shortNameChecksum } from '../parsers/fat/dirent.js';
 import fs from 'node:fs';
 import { FatTable } from '../parsers/fat/table.js';
 import { BufferReader } from '../src/reader.js';
 import { runPipeline } from '../src/pipeline.js';
-import { fixtureImage, sha256 } from './support/fixtures.js';
+import { fixtureImage, noise, sha256 } from './support/fixtures.js';
+import { seededRandom } from './support/random.js';
 
 function shortEntry(name11: string, opts: { attr?: number; cluster?: number; size?: number; deleted?: boolean; nt?: number } = {}): Buffer {
   const e = Buffer.alloc(32);
@@ -176,5 +177,48 @@ describe('FAT tables', () => {
     expect(short.entries.length).toBe(n + 2);
     expect(Array.from(short.entries.subarray(0, 100))).toEqual(Array.from(copied.entries.subarray(0, 100)));
     expect(short.entries[200]).toBe(0);
+  });
+});
+
+describe('directoryShape', () => {
+  const shapeOf = (buf: Buffer) => {
+    const parsed = parseDirectory(buf, false);
+    return { entries: parsed.entries.length, ended: parsed.ended, implausible: parsed.implausible };
+  };
+
+  it('counts what parseDirectory returns, on every cluster of real cards', () => {
+    let clusters = 0;
+    let withEntries = 0;
+    for (const name of ['fat16-mbr', 'fat32-mbr', 'quickformat-fat16', 'quickformat-interleaved', 'demo-card']) {
+      const img = fs.readFileSync(fixtureImage(name));
+      for (let off = 0; off + 2048 <= img.length; off += 2048) {
+        const cluster = img.subarray(off, off + 2048);
+        const shape = directoryShape(cluster);
+        expect(shape, `${name} at ${off}`).toEqual(shapeOf(cluster));
+        clusters++;
+        if (shape.entries > 0 && shape.implausible === 0) withEntries++;
+      }
+    }
+    expect(clusters).toBeGreaterThan(5000);
+    expect(withEntries).toBeGreaterThan(10);
+  });
+
+  it('and on slots of every kind in random order', () => {
+    const random = seededRandom(77);
+    const kinds = [
+      () => shortEntry('IMG_0001JPG'),
+      () => shortEntry('IMG_0002JPG', { deleted: true }),
+      () => shortEntry('CARD       ', { attr: 0x08 }),
+      () => shortEntry('DCIM       ', { attr: 0x18 }),
+      () => shortEntry('BAD*NAME   '),
+      () => shortEntry('HIGHATTR   ', { attr: 0xc0 }),
+      () => Buffer.from(noise(32, random(1000))),
+      () => Object.assign(Buffer.alloc(32, 0x41), { [11]: 0x0f }),
+      () => Buffer.alloc(32),
+    ];
+    for (let round = 0; round < 500; round++) {
+      const buf = Buffer.concat(Array.from({ length: 1 + random(64) }, () => kinds[random(kinds.length)]()));
+      expect(directoryShape(buf), `round ${round}`).toEqual(shapeOf(buf));
+    }
   });
 });

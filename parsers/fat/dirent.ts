@@ -115,6 +115,23 @@ export interface ParsedDirectory {
   implausible: number;
 }
 
+// What a 32-byte slot is, as parseDirectory and directoryShape both judge it.
+const SLOT_END = 0;
+const SLOT_LONG_NAME = 1;
+const SLOT_IMPLAUSIBLE = 2;
+const SLOT_VOLUME_LABEL = 3;
+const SLOT_ENTRY = 4;
+
+function slotKind(buf: Buffer, off: number): number {
+  const first = buf[off];
+  if (first === 0x00) return SLOT_END;
+  const attr = buf[off + 11];
+  if ((attr & 0x3f) === ATTR_LONG_NAME) return SLOT_LONG_NAME;
+  if (attr & 0xc0 || (first !== DELETED && !plausibleShortName(buf, off))) return SLOT_IMPLAUSIBLE;
+  if (attr & ATTR_VOLUME_ID && !(attr & ATTR_DIRECTORY)) return SLOT_VOLUME_LABEL;
+  return SLOT_ENTRY;
+}
+
 /**
  * Parse a run of 32-byte directory entries. `fat32` decides whether the high word of the
  * first cluster is meaningful.
@@ -124,25 +141,39 @@ export function parseDirectory(buf: Buffer, fat32: boolean): ParsedDirectory {
   let pending: PendingLfn | null = null;
   let implausible = 0;
   for (let off = 0; off + ENTRY_SIZE <= buf.length; off += ENTRY_SIZE) {
-    const first = buf[off];
-    if (first === 0x00) return { entries, ended: true, implausible };
-    const attr = buf[off + 11];
-    const deleted = first === DELETED;
-    if ((attr & 0x3f) === ATTR_LONG_NAME) {
+    const kind = slotKind(buf, off);
+    if (kind === SLOT_END) return { entries, ended: true, implausible };
+    const deleted = buf[off] === DELETED;
+    if (kind === SLOT_LONG_NAME) {
       pending = takeLfn(buf, off, deleted, pending);
       continue;
     }
-    if (attr & 0xc0 || (!deleted && !plausibleShortName(buf, off))) {
-      implausible++;
-      pending = null;
-      continue;
-    }
-    if (attr & ATTR_VOLUME_ID && !(attr & ATTR_DIRECTORY)) {
-      pending = null;
-      continue;
-    }
-    entries.push(decodeShortEntry(buf, off, deleted, fat32, pending));
+    if (kind === SLOT_IMPLAUSIBLE) implausible++;
+    if (kind === SLOT_ENTRY) entries.push(decodeShortEntry(buf, off, deleted, fat32, pending));
     pending = null;
+  }
+  return { entries, ended: false, implausible };
+}
+
+export interface DirectoryShape {
+  /** How many entries parseDirectory would return. */
+  entries: number;
+  ended: boolean;
+  implausible: number;
+}
+
+/**
+ * parseDirectory's counts without decoding an entry: for the questions that only ask whether
+ * a cluster holds entries (the old-folder sweep asks it of every candidate cluster).
+ */
+export function directoryShape(buf: Buffer): DirectoryShape {
+  let entries = 0;
+  let implausible = 0;
+  for (let off = 0; off + ENTRY_SIZE <= buf.length; off += ENTRY_SIZE) {
+    const kind = slotKind(buf, off);
+    if (kind === SLOT_END) return { entries, ended: true, implausible };
+    if (kind === SLOT_IMPLAUSIBLE) implausible++;
+    else if (kind === SLOT_ENTRY) entries++;
   }
   return { entries, ended: false, implausible };
 }

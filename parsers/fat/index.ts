@@ -5,7 +5,7 @@ import type { ClusterExtent, FileSystem, FsDriver, FsEntry, FsGeometry } from '.
 import { clustersIn, contiguousGuess, findFolderContinuation, FOLDER_GAP_BUDGET, pushCluster, sweepClusters, type FolderGapBudget } from '../clusters.js';
 import { checkBpb, layoutOf, parseBpb, type FatLayout } from './boot.js';
 import { FatTable } from './table.js';
-import { displayName, guessDcfFolderLead, guessLeadFromSiblings, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
+import { displayName, guessDcfFolderLead, guessLeadFromSiblings, directoryShape, isDirectory, parseDirectory, type DirEntry } from './dirent.js';
 import { directoryStart, orphanPaths, type DotEntries, type OrphanDirectory } from './orphans.js';
 import { assignContinuations, extendFolder, joinScore, mayContinueFolder, startFolder, type ContinuationCandidate, type FolderInProgress } from './continuation.js';
 import { findDirectoryStarts, looksLikeRoot, solveGeometry } from './lost.js';
@@ -428,8 +428,8 @@ class FatVolume implements FileSystem {
     const fat32 = this.layout.type === 'FAT32';
     const dots = directoryStart(cluster.subarray(0, 64), fat32);
     if (!dots) {
-      const parsed = parseDirectory(cluster, false);
-      if (parsed.implausible === 0 && parsed.entries.length > 0) sweep.later.set(c, cluster);
+      const shape = directoryShape(cluster);
+      if (shape.implausible === 0 && shape.entries > 0) sweep.later.set(c, cluster);
       return;
     }
     if (dots.self !== (fat32 ? c : c & 0xffff)) {
@@ -462,11 +462,11 @@ class FatVolume implements FileSystem {
         }
         const bytes = this.volume.read(this.clusterOffset(c), this.layout.clusterSize);
         if (directoryStart(bytes, false)) continue;
-        const parsed = parseDirectory(bytes, false);
-        if (parsed.implausible > 0 || parsed.entries.length === 0) break;
+        const shape = directoryShape(bytes);
+        if (shape.implausible > 0 || shape.entries === 0) break;
         candidates.set(c, bytes);
         taken++;
-        if (parsed.ended) break;
+        if (shape.ended) break;
       }
     }
     const nextFree = (c: number) => {
@@ -538,8 +538,8 @@ class FatVolume implements FileSystem {
   /** Free cluster c (its bytes) when it may continue a deleted folder: entries throughout, not a folder's first cluster. */
   private deletedFolderCluster(c: number, bytes: Buffer): ContinuationCandidate | undefined {
     if (directoryStart(bytes, false)) return undefined;
-    const parsed = parseDirectory(bytes, false);
-    return parsed.implausible > 0 || parsed.entries.length === 0 ? undefined : { cluster: c, bytes };
+    const shape = directoryShape(bytes);
+    return shape.implausible > 0 || shape.entries === 0 ? undefined : { cluster: c, bytes };
   }
 }
 
