@@ -8,10 +8,15 @@ import type { ContentCheck, Validator } from './plan.js';
  * walker must reach exactly the size the directory entry gives. Files no walker knows
  * (text, unknown formats) get no verdict.
  */
+/** Files up to this size are read whole for their content check. */
+const WHOLE_READ_MAX = 64 * 1024;
+
 export function contentValidator(carvers: Carver[] = allCarvers): Validator {
   return (bytes: Reader, expectedSize: number, claimedName?: string): ContentCheck | null => {
-    // The walkers read a file's headers a few bytes at a time: from 64 KiB blocks, not one read each.
-    const file = new CachedReader(bytes, 64 * 1024, 2);
+    // A small file (a thumbnail, a card of small photos) is read whole, once: the walkers read
+    // headers a few bytes at a time, and on a card each read is a system call. Bigger files are
+    // read as the walkers ask, in large pieces already (a block cache there only added reads).
+    const file = bytes.size <= WHOLE_READ_MAX ? new CachedReader(bytes, WHOLE_READ_MAX, 1) : bytes;
     const head = file.read(0, 64);
     for (const carver of carvers) {
       if (!carver.firstBytes.includes(head[0]) || !carver.detect(head)) continue;

@@ -11,13 +11,16 @@ import { jpegCarver } from '../carvers/jpeg.js';
 /** A reader that counts the reads that reach it, and hands out copies (as a card's reads do). */
 class CountingReader implements Reader {
   reads = 0;
-  constructor(private readonly bytes: Buffer) {}
+  bytes = 0;
+  constructor(private readonly data: Buffer) {}
   get size(): number {
-    return this.bytes.length;
+    return this.data.length;
   }
   read(offset: number, length: number): Buffer {
     this.reads++;
-    return Buffer.from(this.bytes.subarray(offset, Math.min(this.bytes.length, offset + Math.max(0, length))));
+    const got = Buffer.from(this.data.subarray(offset, Math.min(this.data.length, offset + Math.max(0, length))));
+    this.bytes += got.length;
+    return got;
   }
 }
 
@@ -61,6 +64,18 @@ describe('the cached reader under a file\'s structure walk', () => {
     expect(contentValidator()(counted, bytes.length, 'IMG_0005.JPG')).toMatchObject({ ok: true, by: 'jpeg', format: 'jpeg' });
     expect(bytes.length).toBeLessThan(64 * 1024);
     expect(counted.reads).toBe(1);
+  });
+
+  it.runIf(haveCommands('cjpeg'))('reads a file bigger than a block as the walker asks, no more', () => {
+    const big = noisePhoto(400, 300, 9);
+    expect(big.length).toBeGreaterThan(64 * 1024);
+    const direct = new CountingReader(big);
+    expect(jpegCarver.walk(direct, 0, { maxLength: big.length, expectedSize: big.length })).toMatchObject({ ok: true, length: big.length });
+    const counted = new CountingReader(big);
+    expect(contentValidator()(counted, big.length, 'BIG.JPG')).toMatchObject({ ok: true, by: 'jpeg' });
+    // The check's own look at the first 64 bytes, and then the walker's reads.
+    expect(counted.reads).toBe(direct.reads + 1);
+    expect(counted.bytes).toBe(direct.bytes + 64);
   });
 
   it('the same checks on a file in pieces (runs), as the planner reads them', () => {
