@@ -119,10 +119,9 @@ export class RunsReader implements Reader {
 }
 
 /**
- * Small reads near each other through a few cached blocks; counts what it fetched. A walk over
- * a file's structure (segment after segment, box after box) makes many small reads, and on a
- * card each is a system call: checking the 60 000 photos of a card took 240 000 of them, most
- * of its time. What a read returned stays valid: a block is never overwritten, only dropped.
+ * Small reads near each other through a few cached blocks; counts what it fetched (the
+ * sample-table reassembly's trials). What a read returned stays valid: a block is never
+ * overwritten, only dropped.
  */
 export class CachedReader implements Reader {
   fetched = 0;

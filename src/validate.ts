@@ -1,22 +1,22 @@
-import { CachedReader, type Reader } from './reader.js';
+import { BufferReader, type Reader } from './reader.js';
 import type { Carver } from '../carvers/types.js';
 import { carvers as allCarvers, carverForType } from '../carvers/registry.js';
 import type { ContentCheck, Validator } from './plan.js';
+
+/** Files up to this size are read whole for their content check. */
+const WHOLE_READ_MAX = 64 * 1024;
 
 /**
  * A file from metadata proves it is whole the same way a carved one does: its format's
  * walker must reach exactly the size the directory entry gives. Files no walker knows
  * (text, unknown formats) get no verdict.
  */
-/** Files up to this size are read whole for their content check. */
-const WHOLE_READ_MAX = 64 * 1024;
-
 export function contentValidator(carvers: Carver[] = allCarvers): Validator {
   return (bytes: Reader, expectedSize: number, claimedName?: string): ContentCheck | null => {
     // A small file (a thumbnail, a card of small photos) is read whole, once: the walkers read
     // headers a few bytes at a time, and on a card each read is a system call. Bigger files are
     // read as the walkers ask, in large pieces already (a block cache there only added reads).
-    const file = bytes.size <= WHOLE_READ_MAX ? new CachedReader(bytes, WHOLE_READ_MAX, 1) : bytes;
+    const file = bytes.size <= WHOLE_READ_MAX ? new BufferReader(bytes.read(0, bytes.size)) : bytes;
     const head = file.read(0, 64);
     for (const carver of carvers) {
       if (!carver.firstBytes.includes(head[0]) || !carver.detect(head)) continue;

@@ -24,7 +24,7 @@ class CountingReader implements Reader {
   }
 }
 
-describe('the cached reader under a file\'s structure walk', () => {
+describe('the cached reader', () => {
   it('returns what its base returns, for reads of every size, inside and across blocks and past the end', () => {
     const data = noise(300_000, 11);
     const base = new CountingReader(data);
@@ -48,6 +48,9 @@ describe('the cached reader under a file\'s structure walk', () => {
     for (const { at, got } of kept) expect(got.equals(data.subarray(at, at + got.length))).toBe(true);
   });
 
+});
+
+describe('the content check\'s reads', () => {
   it('makes one read of its base where a header walk made three', () => {
     const disk = fs.readFileSync(fixtureImage('quickformat-fat16'));
     const plan = runPipeline(new BufferReader(disk));
