@@ -65,11 +65,15 @@ function chooseFat(volume: Reader, layout: FatLayout, diagnostics: Diagnostics):
   for (let i = 1; i < layout.fatCount; i++) {
     copies.push(sameAsFirst[i] ? copies[0] : FatTable.decode(volume.read(layout.fatOffset + i * layout.fatSize, layout.fatSize), layout.type, layout.clusterCount));
   }
-  const scoreOf = (t: FatTable) => t.countInvalidLinks() + ((t.entries[0] & 0xff) === (layout.media & 0xff) ? 0 : 1);
-  const firstScore = scoreOf(copies[0]);
-  const scores = copies.map((t) => (t === copies[0] ? firstScore : scoreOf(t)));
   let best = layout.activeFatOnly !== undefined && layout.activeFatOnly < copies.length ? layout.activeFatOnly : 0;
-  for (let i = 0; i < copies.length; i++) if (scores[i] < scores[best]) best = i;
+  // Copies that are all the same leave nothing to choose: no need to score them (a pass over
+  // every entry, 12-15 ms for the 524 288 clusters of a 2 GiB card).
+  if (copies.some((t) => t !== copies[0])) {
+    const scoreOf = (t: FatTable) => t.countInvalidLinks() + ((t.entries[0] & 0xff) === (layout.media & 0xff) ? 0 : 1);
+    const firstScore = scoreOf(copies[0]);
+    const scores = copies.map((t) => (t === copies[0] ? firstScore : scoreOf(t)));
+    for (let i = 0; i < copies.length; i++) if (scores[i] < scores[best]) best = i;
+  }
   for (let i = 0; i < copies.length; i++) {
     if (i === best || copies[i] === copies[best]) continue;
     const diff = copies[best].countDifferences(copies[i]);
