@@ -158,20 +158,37 @@ export interface SearchMemoryLease {
 export function leaseSearchMemory(sizes: readonly number[]): SearchMemoryLease | undefined {
   const e = start();
   if (!e || e.leased) return undefined;
+  const layout = layOut(e, sizes);
+  if (!layout) return undefined;
+  const buffers = layout.map((r) => Buffer.from(e.memory.buffer, r.offset, r.length));
+  e.leased = true;
+  return { buffers, release: () => void (e.leased = false) };
+}
+
+/**
+ * Where a lease of these sizes will lie, made ready now (the memory grown to hold it): the
+ * scan's reading thread is given this at its start and touches those pages while it would
+ * otherwise sit idle (src/source/read-ahead.ts). Undefined without WebAssembly.
+ */
+export function reserveSearchMemory(sizes: readonly number[]): { memory: SharedArrayBuffer; ranges: { offset: number; length: number }[] } | undefined {
+  const e = start();
+  const layout = e ? layOut(e, sizes) : undefined;
+  return e && layout ? { memory: e.memory.buffer as unknown as SharedArrayBuffer, ranges: layout } : undefined;
+}
+
+/** The lease's buffers, one after the other past the scratch area; the memory grown to hold them. */
+function layOut(e: Engine, sizes: readonly number[]): { offset: number; length: number }[] | undefined {
   const aligned = sizes.map((s) => Math.ceil(s / 64) * 64);
   const need = LEASE_BASE + aligned.reduce((a, b) => a + b, 0);
   const pages = Math.ceil(need / PAGE);
   const have = e.memory.buffer.byteLength / PAGE;
   if (pages > MAX_PAGES) return undefined;
   if (pages > have) e.memory.grow(pages - have);
-  const sab = e.memory.buffer;
-  e.views.add(sab);
+  e.views.add(e.memory.buffer);
   let at = LEASE_BASE;
-  const buffers = sizes.map((size, i) => {
-    const b = Buffer.from(sab, at, size);
+  return sizes.map((length, i) => {
+    const r = { offset: at, length };
     at += aligned[i];
-    return b;
+    return r;
   });
-  e.leased = true;
-  return { buffers, release: () => void (e.leased = false) };
 }

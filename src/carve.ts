@@ -6,14 +6,10 @@ import { buildSignatureTable, candidatesAt } from '../carvers/registry.js';
 import { app1End, bareJpeg } from '../carvers/jpeg.js';
 import { leaseSearchMemory } from '../carvers/entropy-search.js';
 import type { RecoveredFile } from './record.js';
+import { HEAD, OWN_READ_CHUNK, READ_AHEAD_MIN, READ_AHEAD_SLOTS, SCAN_BUFFER_SIZES, SCAN_CHUNK } from './scan-memory.js';
 
-/**
- * How far one read of the scan reaches: large reads keep a card's reader busy. On the speed
- * bench's JPEG card 4 MiB chunks listed it ~10% faster than 8 MiB ones, and 2 MiB ones were
- * slower too. bench/speed.mjs reads its baseline in chunks of this size.
- */
-export const SCAN_CHUNK = 4 * 1024 * 1024;
-const HEAD = 64;
+// bench/speed.mjs reads SCAN_CHUNK from here.
+export { SCAN_CHUNK };
 
 /**
  * Bytes to scan for file starts: runs on the source (the clusters nobody owns, or the
@@ -152,12 +148,14 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
 
   let firstRun = 0;
   // The chunks go where the JPEG end search runs (WebAssembly memory), so it searches them in place.
-  const lease = leaseSearchMemory(Array.from({ length: 1 + READ_AHEAD_SLOTS }, () => SCAN_CHUNK + HEAD));
+  const lease = leaseSearchMemory(SCAN_BUFFER_SIZES);
   const ahead = startReadAhead(disk, total, lease?.buffers.slice(1));
-  // Without a reading thread (a small region: the space before a partition) the chunks go into
-  // what will be its first slot, not into the spare buffer: the next region's scan then finds
-  // those pages already mapped (1024 page faults fewer, ~5-10 ms on this VM).
-  const buffer = lease?.buffers[ahead ? 0 : 1] ?? Buffer.allocUnsafe(SCAN_CHUNK + HEAD);
+  // The reading thread's slots are its own (it touches their pages before the scan starts,
+  // src/source/read-ahead.ts). Without it (a small region: the space before a partition) the
+  // scan reads into the spare buffer, in smaller steps: a first touch of a page costs ~16 us
+  // on a VM, and 4 MiB of them cost more than the reads (~16 ms against ~1 ms for 256 KiB).
+  const step = ahead ? SCAN_CHUNK : OWN_READ_CHUNK;
+  const buffer = lease?.buffers[0] ?? Buffer.allocUnsafe(step + HEAD);
   const chunkRuns = (at: number) => streamSpanToRuns(region.runs, starts, at, Math.min(SCAN_CHUNK + HEAD, total - at));
   /** Stream offset of the first chunk not yet asked of the reading thread. */
   let askedTo = 0;
@@ -166,15 +164,15 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   };
   try {
     if (ahead) askUpTo(0);
-    for (let chunkStart = 0; chunkStart < total; chunkStart += SCAN_CHUNK) {
-      const chunk = ahead?.take(chunkStart) ?? buffer.subarray(0, readIntoAny(stream, buffer.subarray(0, Math.min(SCAN_CHUNK + HEAD, total - chunkStart)), chunkStart));
+    for (let chunkStart = 0; chunkStart < total; chunkStart += step) {
+      const chunk = ahead?.take(chunkStart) ?? buffer.subarray(0, readIntoAny(stream, buffer.subarray(0, Math.min(step + HEAD, total - chunkStart)), chunkStart));
       // The chunks ahead are read while this one is worked on (unless unreadable sectors turned up: then read with care).
       // Three ahead: the work on a chunk varies (a photo's scan data is searched, a video's is
       // jumped over), and the thread reads on through the quick ones without waiting to be woken.
       if (ahead && disk.directFile?.()) askUpTo(chunkStart + (READ_AHEAD_SLOTS - 1) * SCAN_CHUNK);
-      const nextAt = chunkStart + SCAN_CHUNK;
+      const nextAt = chunkStart + step;
       view.show(chunkStart, chunk, ahead ? () => ahead.peek(nextAt) : undefined);
-      const chunkEnd = Math.min(chunkStart + SCAN_CHUNK, total);
+      const chunkEnd = Math.min(chunkStart + step, total);
       while (firstRun < region.runs.length && starts[firstRun] + region.runs[firstRun].length <= chunkStart) firstRun++;
       for (let runIdx = firstRun; runIdx < region.runs.length && starts[runIdx] < chunkEnd; runIdx++) {
         const runStart = starts[runIdx];
@@ -201,15 +199,7 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   return { files, rejected, bytesScanned: total };
 }
 
-/**
- * Chunks the read-ahead thread holds: the one being worked on and three it reads next. On the
- * speed bench's cards (warm) four slots listed 3-5% faster than two; five were faster still
- * on the JPEG card but cost 4 MiB more of `recover`'s 200 MB.
- */
-const READ_AHEAD_SLOTS = 4;
 
-/** Regions this small are read in less time than a thread takes to start. */
-const READ_AHEAD_MIN = 64 * 1024 * 1024;
 
 /** A read-ahead thread for a scan of `total` bytes of `disk`, when plain reads of a file can serve it. */
 function startReadAhead(disk: Reader, total: number, slots?: Buffer[]): ReadAheadOnDisk | undefined {

@@ -7,6 +7,7 @@ import { toolVersion } from './version.js';
 import { readBadMap } from './badmap.js';
 import { endUnusedReadAhead, startReadAheadEarly } from './source/read-ahead.js';
 import { mark } from './timing.js';
+import { READ_AHEAD_MIN, reserveReadAheadSlots } from './scan-memory.js';
 
 function volumeNumber(value: string): number {
   const n = Number(value);
@@ -51,9 +52,11 @@ async function withSource(sourcePath: string, opts: { badMap?: string; carve?: b
     if (map && map.extent !== source.size) {
       process.stderr.write(`cardrescue: warning: --bad-map ${opts.badMap} describes ${map.extent} bytes but ${sourcePath} has ${source.size}; is it this card's map?\n`);
     }
-    // The thread that reads ahead for the scan boots while the command's modules load.
-    const direct = scans && opts.carve !== false ? source.directFile() : undefined;
-    if (direct) startReadAheadEarly(direct.path);
+    // The thread that reads ahead for the scan boots while the command's modules load: the
+    // entry (src/main.ts) has usually started it already. A card too small for one has it ended now.
+    const direct = scans && opts.carve !== false && source.size >= READ_AHEAD_MIN ? source.directFile() : undefined;
+    if (direct) startReadAheadEarly(reserveReadAheadSlots());
+    else endUnusedReadAhead();
     process.exitCode = await run(source);
   } finally {
     endUnusedReadAhead();

@@ -50,6 +50,13 @@ export function carveRegions(disk: Reader, analysis: Analysis, carvers: Carver[]
   return regions.sort((a, b) => (a.runs[0]?.offset ?? Infinity) - (b.runs[0]?.offset ?? Infinity));
 }
 
+/**
+ * What inferGeometry reads at a time, into one small buffer: fresh memory costs a page fault
+ * per 4 KiB, which on a VM took longer than the look itself (13 ms for the 4 MiB before a
+ * card's partition, read through a fresh 4 MiB buffer; 1 MiB pieces still made 256 faults).
+ */
+export const INFER_PIECE = 128 * 1024;
+
 export interface InferredGeometry {
   granularity: number;
   alignBase: number;
@@ -66,9 +73,7 @@ export function inferGeometry(disk: Reader, run: ByteRun, carvers: Carver[]): In
   const table = buildSignatureTable(carvers);
   const hits: number[] = [];
   const span = Math.min(run.length, INFER_SPAN);
-  // One buffer for every piece: fresh memory costs a page fault per 4 KiB, which on a VM
-  // took longer than the look itself (13 ms for the 4 MiB before a card's partition).
-  const CHUNK = 1024 * 1024;
+  const CHUNK = INFER_PIECE;
   const piece = Buffer.allocUnsafe(CHUNK + 64);
   for (let pos = 0; pos < span && hits.length < INFER_MAX_HITS; pos += CHUNK) {
     const buf = piece.subarray(0, readIntoAny(disk, piece.subarray(0, Math.min(CHUNK + 64, span - pos + 64)), run.offset + pos));

@@ -1,12 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ReadAhead } from '../src/source/read-ahead.js';
+import { execFileSync } from 'node:child_process';
+import { ReadAhead, endUnusedReadAhead, startReadAheadEarly } from '../src/source/read-ahead.js';
 import { ByteSource } from '../src/source/source.js';
 import { BufferReader, RunsReader } from '../src/reader.js';
 import { carveRegion, type CarveRegion } from '../src/carve.js';
 import { carvers } from '../carvers/registry.js';
-import { SAMPLES, freshOut, noise, sha256 } from './support/fixtures.js';
+import { SAMPLES, freshOut, haveCommands, noise, noisePhoto, runCli, runTool, sha256 } from './support/fixtures.js';
+import { runPipeline } from '../src/pipeline.js';
 
 describe('the read-ahead thread', () => {
   const dir = freshOut('read-ahead');
@@ -125,3 +127,115 @@ describe.runIf(haveSamples)('a scan with the read-ahead thread', () => {
     source.close();
   });
 });
+
+describe('a reading thread started before the scan', () => {
+  const dir = freshOut('read-ahead-early');
+  const file = path.join(dir, 'data.bin');
+  const data = noise(2 * 1024 * 1024, 11);
+  fs.writeFileSync(file, data);
+  const SLOT = 1024 * 1024;
+  /** Two slots in one shared memory, with a gap before and between them, all set to 0xAA. */
+  const memoryWithSlots = () => {
+    const memory = new SharedArrayBuffer(4 * SLOT);
+    Buffer.from(memory).fill(0xaa);
+    const ranges = [{ offset: SLOT / 2, length: SLOT }, { offset: 2 * SLOT, length: SLOT }];
+    return { memory, ranges, slots: ranges.map((r) => Buffer.from(memory, r.offset, r.length)) };
+  };
+  const readThrough = (slots: Buffer[], options?: { bootWaitMs?: number }) => {
+    const ahead = new ReadAhead(file, SLOT, slots, options);
+    try {
+      ahead.request(0, [{ offset: 0, length: SLOT }]);
+      ahead.request(1, [{ offset: SLOT, length: SLOT }]);
+      return [ahead.take(0), ahead.take(1)].map((b) => b && sha256(b));
+    } finally {
+      ahead.close();
+    }
+  };
+
+  it('touches the pages of its slots, and nothing else, while it waits for the scan', async () => {
+    const { memory, ranges, slots } = memoryWithSlots();
+    startReadAheadEarly({ memory, ranges });
+    const all = Buffer.from(memory);
+    // The warm-up writes zeros over the slots; a boot takes tens of milliseconds.
+    const until = Date.now() + 20_000;
+    while (Date.now() < until && !slots.every((s) => s[0] === 0 && s[s.length - 1] === 0)) await new Promise((r) => setTimeout(r, 10));
+    expect(slots.every((s) => s.every((b) => b === 0))).toBe(true);
+    expect(all.subarray(0, SLOT / 2).every((b) => b === 0xaa)).toBe(true);
+    expect(all.subarray(SLOT / 2 + SLOT, 2 * SLOT).every((b) => b === 0xaa)).toBe(true);
+    expect(all.subarray(3 * SLOT).every((b) => b === 0xaa)).toBe(true);
+    expect(readThrough(slots)).toEqual([sha256(data.subarray(0, SLOT)), sha256(data.subarray(SLOT))]);
+  });
+
+  it('hands over exact bytes when the scan takes it over in the middle of its warm-up', () => {
+    for (let round = 0; round < 3; round++) {
+      const { memory, ranges, slots } = memoryWithSlots();
+      startReadAheadEarly({ memory, ranges });
+      expect(readThrough(slots)).toEqual([sha256(data.subarray(0, SLOT)), sha256(data.subarray(SLOT))]);
+    }
+  });
+
+  it('one no scan wants is ended, and a later scan starts a thread of its own', () => {
+    const { memory, ranges, slots } = memoryWithSlots();
+    startReadAheadEarly({ memory, ranges });
+    endUnusedReadAhead();
+    expect(readThrough(slots)).toEqual([sha256(data.subarray(0, SLOT)), sha256(data.subarray(SLOT))]);
+  });
+
+  it('a thread that never starts serving is given up after the boot wait, and then not waited for again', () => {
+    // Opening a FIFO blocks until someone writes to it: the thread never gets to its first read.
+    const fifo = path.join(dir, 'blocked.fifo');
+    fs.rmSync(fifo, { force: true });
+    execFileSync('mkfifo', [fifo]);
+    const ahead = new ReadAhead(fifo, 4096, 2, { bootWaitMs: 300 });
+    try {
+      ahead.request(1, [{ offset: 0, length: 100 }]);
+      let t = Date.now();
+      expect(ahead.take(1)).toBeNull();
+      expect(Date.now() - t).toBeGreaterThanOrEqual(250);
+      expect(Date.now() - t).toBeLessThan(5_000);
+      ahead.request(2, [{ offset: 0, length: 100 }]);
+      t = Date.now();
+      expect(ahead.take(2)).toBeNull();
+      expect(Date.now() - t).toBeLessThan(100);
+    } finally {
+      ahead.close();
+      // Let the thread's open return (a writer came and went), so that it can end.
+      fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+    }
+  });
+});
+
+describe.runIf(haveCommands('mkfs.fat', 'mcopy', 'mmd', 'mdel', 'cjpeg'))('the command line on a card big enough for the reading thread', () => {
+  it('lists what a scan without the thread finds, and recovers every photo byte-exact', () => {
+    const dir = freshOut('read-ahead-cli');
+    const img = path.join(dir, 'card.img');
+    // 80 MiB: the free clusters are one region of more than READ_AHEAD_MIN, read by the thread
+    // the entry starts before anything else (src/start-early.ts).
+    fs.writeFileSync(img, Buffer.alloc(80 * 1024 * 1024));
+    runTool('mkfs.fat', ['-F', '32', '-s', '1', '-i', '0C0FFEE6', '-n', 'CARD', img]);
+    runTool('mmd', ['-i', img, '::DCIM', '::DCIM/100TEST']);
+    const photos = Array.from({ length: 24 }, (_, i) => noisePhoto(256 + 16 * i, 192, 900 + i));
+    const names = photos.map((_, i) => `IMG_${String(i).padStart(4, '0')}.JPG`);
+    photos.forEach((p, i) => fs.writeFileSync(path.join(dir, names[i]), p));
+    runTool('mcopy', ['-i', img, ...names.map((n) => path.join(dir, n)), '::DCIM/100TEST/']);
+    // Every third photo deleted: its entry says where it began, the scan finds it too.
+    runTool('mdel', ['-i', img, ...names.filter((_, i) => i % 3 === 0).map((n) => `::DCIM/100TEST/${n}`)]);
+
+    const listed = runCli(['list', '--json', '-q', img]);
+    expect(listed.status).toBe(0);
+    const fromCli = (JSON.parse(listed.stdout) as { files: { runs: unknown; size: number; provenance: string }[] }).files;
+    const plain = runPipeline(new BufferReader(fs.readFileSync(img))).files;
+    expect(fromCli.map((f) => [f.runs, f.size, f.provenance])).toEqual(plain.map((f) => [f.runs.map((r) => [r.offset, r.length]), f.size, f.provenance]));
+    expect(fromCli.filter((f) => f.provenance === 'deleted')).toHaveLength(8);
+
+    const out = path.join(dir, 'out');
+    const r = runCli(['recover', img, '--out', out, '-q']);
+    expect(r.status, r.stderr).toBe(0);
+    const written = new Set(listFiles(out).map((f) => sha256(fs.readFileSync(f))));
+    for (const [i, p] of photos.entries()) expect(written.has(sha256(p)), names[i]).toBe(true);
+  });
+});
+
+function listFiles(root: string): string[] {
+  return fs.readdirSync(root, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(root, e.name)) : [path.join(root, e.name)]));
+}

@@ -4,6 +4,8 @@ import { BufferReader, type ByteRun } from '../src/reader.js';
 import { runPipeline, type PipelineOptions } from '../src/pipeline.js';
 import type { RecoveredFile } from '../src/record.js';
 import { fixtureImage, sha256 } from './support/fixtures.js';
+import { HEAD, OWN_READ_CHUNK } from '../src/scan-memory.js';
+import { INFER_PIECE } from '../src/pool.js';
 
 /**
  * The orphan-folder sweep rides along the carving scan so that a card is read once. That
@@ -25,7 +27,7 @@ function summary(disk: Buffer, files: RecoveredFile[]): string[] {
 /** Counts the bytes read from the source, per offset range touched. */
 class CountingReader extends BufferReader {
   bytesRead = 0;
-  /** Where each read of 2 MiB or more (the scan's chunks, not the 1 MiB pieces a geometry is inferred from) began, in order. */
+  /** Where each of the scan's own chunk reads began, in order (not the file system's reads, nor the pieces a geometry is inferred from). */
   chunkReads: number[] = [];
   override read(offset: number, length: number): Buffer {
     const b = super.read(offset, length);
@@ -36,7 +38,7 @@ class CountingReader extends BufferReader {
     const b = super.read(offset, target.length);
     b.copy(target);
     this.bytesRead += b.length;
-    if (target.length >= 2 * 1024 * 1024) this.chunkReads.push(offset);
+    if (target.length === OWN_READ_CHUNK + HEAD) this.chunkReads.push(offset);
     return b.length;
   }
 }
@@ -95,6 +97,7 @@ describe('the orphan sweep during the carving scan', () => {
     const reader = new CountingReader(disk);
     const result = runPipeline(reader);
     expect(result.analysis.layout.gaps.some((g) => g.offset === 512)).toBe(true);
+    expect(INFER_PIECE + 64).not.toBe(OWN_READ_CHUNK + HEAD);
     expect(reader.chunkReads.length).toBeGreaterThan(2);
     expect(reader.chunkReads[0]).toBeLessThan(4 * 1024 * 1024);
     expect(reader.chunkReads).toEqual([...reader.chunkReads].sort((a, b) => a - b));
