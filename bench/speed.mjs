@@ -103,7 +103,7 @@ function buildCardrescue() {
   const t0 = Date.now();
   fs.rmSync(snapshot, { recursive: true, force: true });
   const r = run('npx', ['tsc', '-p', '.', '--outDir', snapshot], { cwd: repoRoot, check: false });
-  // The same one-file bundle `npm run build` makes of dist/ (what `cardrescue` runs).
+  // The same bundle `npm run build` makes of dist/ (what `cardrescue` runs): an entry and its chunks.
   const bundled = run('node', [path.join(repoRoot, 'tools/bundle.mjs'), snapshot], { cwd: repoRoot, check: false });
   const git = (...a) => run('git', ['-C', repoRoot, ...a], { check: false }).stdout.trim();
   const js = fs.existsSync(snapshot) ? walk(snapshot).filter((f) => f.endsWith('.js')) : [];

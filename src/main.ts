@@ -1,7 +1,5 @@
-#!/usr/bin/env node
-// The command's entry. A scan's reading thread is started first (src/start-early.ts), and
-// boots on the other core while the rest of the tool loads: a module's static imports are
-// all loaded before any of its code runs, so the rest comes in through a dynamic import.
+// The command's entry, bundled into dist/cardrescue-bundle.cjs (tools/bundle.mjs). A scan's
+// reading thread is started first (src/start-early.ts), and boots on the other core while the
+// rest of the tool sets itself up; in the bundle, modules run in the order they are imported.
 import './start-early.js';
-
-await import('./cli.js');
+import './cli.js';

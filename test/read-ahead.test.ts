@@ -7,7 +7,7 @@ import { ByteSource } from '../src/source/source.js';
 import { BufferReader, RunsReader } from '../src/reader.js';
 import { carveRegion, type CarveRegion } from '../src/carve.js';
 import { carvers } from '../carvers/registry.js';
-import { SAMPLES, freshOut, haveCommands, noise, noisePhoto, runCli, runTool, sha256 } from './support/fixtures.js';
+import { SAMPLES, fixtureImage, freshOut, haveCommands, noise, noisePhoto, runCli, runTool, sha256 } from './support/fixtures.js';
 import { runPipeline } from '../src/pipeline.js';
 
 describe('the read-ahead thread', () => {
@@ -239,3 +239,11 @@ describe.runIf(haveCommands('mkfs.fat', 'mcopy', 'mmd', 'mdel', 'cjpeg'))('the c
 function listFiles(root: string): string[] {
   return fs.readdirSync(root, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(root, e.name)) : [path.join(root, e.name)]));
 }
+
+describe('the built command', () => {
+  it('runs its bundle with the code cache the build made for it', () => {
+    const r = runCli(['list', '-q', fixtureImage('fat16-mbr')], { CARDRESCUE_TIMING: '1' });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('code cache: used');
+  });
+});
