@@ -103,10 +103,10 @@ function buildCardrescue() {
   const t0 = Date.now();
   fs.rmSync(snapshot, { recursive: true, force: true });
   const r = run('npx', ['tsc', '-p', '.', '--outDir', snapshot], { cwd: repoRoot, check: false });
-  // The same bundle `npm run build` makes of dist/ (what `cardrescue` runs): an entry and its chunks.
+  // The same bundle `npm run build` makes of dist/ (what `cardrescue` runs), with its loader and code cache.
   const bundled = run('node', [path.join(repoRoot, 'tools/bundle.mjs'), snapshot], { cwd: repoRoot, check: false });
   const git = (...a) => run('git', ['-C', repoRoot, ...a], { check: false }).stdout.trim();
-  const js = fs.existsSync(snapshot) ? walk(snapshot).filter((f) => f.endsWith('.js')) : [];
+  const js = fs.existsSync(snapshot) ? walk(snapshot).filter((f) => /\.c?js$/.test(f)) : [];
   const hash = createHash('sha256');
   for (const f of js) hash.update(path.relative(snapshot, f)).update(fs.readFileSync(f));
   const tscOut = (r.stdout + r.stderr).split('\n').filter((l) => /error TS/.test(l));
