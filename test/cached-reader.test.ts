@@ -1,10 +1,9 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CachedReader, BufferReader, RunsReader, readIntoAny, type Reader } from '../src/reader.js';
 import { contentValidator } from '../src/validate.js';
 import { runPipeline } from '../src/pipeline.js';
-import { fixtureImage, freshOut, haveCommands, noise, noisePhoto, runTool, sha256 } from './support/fixtures.js';
+import { fixtureImage, freshOut, haveCommands, noise, noisePhoto, photoCard, sha256 } from './support/fixtures.js';
 import { seededRandom } from './support/random.js';
 import { jpegCarver } from '../carvers/jpeg.js';
 
@@ -104,15 +103,8 @@ const haveTools = haveCommands('mkfs.fat', 'mcopy', 'mmd', 'cjpeg');
 
 describe.runIf(haveTools)('a card of many small live photos', () => {
   it('is checked with one read a photo, and every photo comes back whole', () => {
-    const dir = freshOut('block-reader-card');
-    const img = path.join(dir, 'card.img');
-    fs.writeFileSync(img, Buffer.alloc(16 * 1024 * 1024));
-    runTool('mkfs.fat', ['-F', '16', '-s', '4', '-i', '0C0FFEE5', '-n', 'CARD', img]);
-    runTool('mmd', ['-i', img, '::DCIM', '::DCIM/100TEST']);
     const photos = Array.from({ length: 200 }, (_, i) => noisePhoto(16, 16, 500 + i));
-    const names = photos.map((_, i) => `IMG_${String(i).padStart(4, '0')}.JPG`);
-    photos.forEach((p, i) => fs.writeFileSync(path.join(dir, names[i]), p));
-    runTool('mcopy', ['-i', img, ...names.map((n) => path.join(dir, n)), '::DCIM/100TEST/']);
+    const { img, names } = photoCard(freshOut('block-reader-card'), 16, ['-F', '16', '-s', '4', '-i', '0C0FFEE5'], photos);
 
     const disk = new CountingReader(fs.readFileSync(img));
     const result = runPipeline(disk, { carve: false });

@@ -7,7 +7,7 @@ import { ByteSource } from '../src/source/source.js';
 import { BufferReader, RunsReader } from '../src/reader.js';
 import { carveRegion, type CarveRegion } from '../src/carve.js';
 import { carvers } from '../carvers/registry.js';
-import { SAMPLES, fixtureImage, freshOut, haveCommands, noise, noisePhoto, runCli, runTool, sha256 } from './support/fixtures.js';
+import { SAMPLES, fixtureImage, freshOut, haveCommands, noise, noisePhoto, photoCard, runCli, runTool, sha256 } from './support/fixtures.js';
 import { runPipeline } from '../src/pipeline.js';
 
 describe('the read-ahead thread', () => {
@@ -208,16 +208,10 @@ describe('a reading thread started before the scan', () => {
 describe.runIf(haveCommands('mkfs.fat', 'mcopy', 'mmd', 'mdel', 'cjpeg'))('the command line on a card big enough for the reading thread', () => {
   it('lists what a scan without the thread finds, and recovers every photo byte-exact', () => {
     const dir = freshOut('read-ahead-cli');
-    const img = path.join(dir, 'card.img');
     // 80 MiB: the free clusters are one region of more than READ_AHEAD_MIN, read by the thread
     // the entry starts before anything else (src/start-early.ts).
-    fs.writeFileSync(img, Buffer.alloc(80 * 1024 * 1024));
-    runTool('mkfs.fat', ['-F', '32', '-s', '1', '-i', '0C0FFEE6', '-n', 'CARD', img]);
-    runTool('mmd', ['-i', img, '::DCIM', '::DCIM/100TEST']);
     const photos = Array.from({ length: 24 }, (_, i) => noisePhoto(256 + 16 * i, 192, 900 + i));
-    const names = photos.map((_, i) => `IMG_${String(i).padStart(4, '0')}.JPG`);
-    photos.forEach((p, i) => fs.writeFileSync(path.join(dir, names[i]), p));
-    runTool('mcopy', ['-i', img, ...names.map((n) => path.join(dir, n)), '::DCIM/100TEST/']);
+    const { img, names } = photoCard(dir, 80, ['-F', '32', '-s', '1', '-i', '0C0FFEE6'], photos);
     // Every third photo deleted: its entry says where it began, the scan finds it too.
     runTool('mdel', ['-i', img, ...names.filter((_, i) => i % 3 === 0).map((n) => `::DCIM/100TEST/${n}`)]);
 

@@ -114,3 +114,18 @@ export function noisePhoto(w: number, h: number, seed: number): Buffer {
   const ppm = Buffer.concat([Buffer.from(`P6\n${w} ${h}\n255\n`, 'latin1'), noise(w * h * 3, seed)]);
   return runTool('cjpeg', ['-quality', '85'], ppm);
 }
+
+/**
+ * A FAT card image made by the real tools (mkfs.fat, mmd, mcopy): `photos` copied into
+ * /DCIM/100TEST as IMG_0000.JPG, IMG_0001.JPG, ... `mkfs` is mkfs.fat's options (-F, -s, -i ...).
+ */
+export function photoCard(dir: string, sizeMiB: number, mkfs: string[], photos: Buffer[]): { img: string; names: string[] } {
+  const img = path.join(dir, 'card.img');
+  fs.writeFileSync(img, Buffer.alloc(sizeMiB * 1024 * 1024));
+  runTool('mkfs.fat', [...mkfs, '-n', 'CARD', img]);
+  runTool('mmd', ['-i', img, '::DCIM', '::DCIM/100TEST']);
+  const names = photos.map((_, i) => `IMG_${String(i).padStart(4, '0')}.JPG`);
+  photos.forEach((p, i) => fs.writeFileSync(path.join(dir, names[i]), p));
+  runTool('mcopy', ['-i', img, ...names.map((n) => path.join(dir, n)), '::DCIM/100TEST/']);
+  return { img, names };
+}
