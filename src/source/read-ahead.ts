@@ -160,7 +160,7 @@ function spawn(warm?: WarmUp): Thread {
 let started: Thread | undefined;
 
 /**
- * Start a reading thread now, so that it boots (about 0.1 s of CPU on the other core here)
+ * Start a reading thread now, so that it boots (50-110 ms on the other core here)
  * while the rest of the tool loads and the file systems are read, and then touches the pages
  * of `warm` until the scan takes it over. The scan's ReadAhead tells it which file to read;
  * one that no scan wants is ended by `endUnusedReadAhead`. Nothing but the thread may use
