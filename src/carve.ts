@@ -199,8 +199,6 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   return { files, rejected, bytesScanned: total };
 }
 
-
-
 /** A read-ahead thread for a scan of `total` bytes of `disk`, when plain reads of a file can serve it. */
 function startReadAhead(disk: Reader, total: number, slots?: Buffer[]): ReadAheadOnDisk | undefined {
   const direct = total >= READ_AHEAD_MIN ? disk.directFile?.() : undefined;
