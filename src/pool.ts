@@ -73,11 +73,10 @@ export function inferGeometry(disk: Reader, run: ByteRun, carvers: Carver[]): In
   const table = buildSignatureTable(carvers);
   const hits: number[] = [];
   const span = Math.min(run.length, INFER_SPAN);
-  const CHUNK = INFER_PIECE;
-  const piece = Buffer.allocUnsafe(CHUNK + 64);
-  for (let pos = 0; pos < span && hits.length < INFER_MAX_HITS; pos += CHUNK) {
-    const buf = piece.subarray(0, readIntoAny(disk, piece.subarray(0, Math.min(CHUNK + 64, span - pos + 64)), run.offset + pos));
-    for (let at = 0; at < Math.min(CHUNK, buf.length); at += SECTOR) {
+  const piece = Buffer.allocUnsafe(INFER_PIECE + 64);
+  for (let pos = 0; pos < span && hits.length < INFER_MAX_HITS; pos += INFER_PIECE) {
+    const buf = piece.subarray(0, readIntoAny(disk, piece.subarray(0, Math.min(INFER_PIECE + 64, span - pos + 64)), run.offset + pos));
+    for (let at = 0; at < Math.min(INFER_PIECE, buf.length); at += SECTOR) {
       const bucket = candidatesAt(table, buf, at);
       if (!bucket) continue;
       const head = buf.subarray(at, at + 64);
