@@ -21,16 +21,17 @@
   ;; In [p, end): the position of the first marker's FF; end - 1 when the last byte is an
   ;; FF and what follows it is not in hand; end when there is no marker.
   ;;
-  ;; 64 bytes a step. Most steps hold no FF at all (scan data has one about every 200
-  ;; bytes), and for them the bytewise maximum of the four vectors settles it: it holds an
-  ;; FF where any of them does, and a high bit where any does (the low-run count). A step
-  ;; with an FF loads its bytes again rather than keeping the four vectors: kept, they were
-  ;; live across the branch, and V8 stored all four to the stack on every step, which made
-  ;; the speed depend on where the code and the stack happened to lie (15 to 28 GB/s on one
-  ;; chunk in cache, from one build to the next; 30-31 GB/s now). It looks at every byte with
-  ;; the one after it, without branching on the data: an FF followed by 00, D0-D7 or FF is
-  ;; no marker. (Skipping the byte after a stuffed FF, as a byte-by-byte search does,
-  ;; changes nothing: that byte is never FF.)
+  ;; 64 bytes a step. Scan data holds an FF about every 200 bytes, so about one step in
+  ;; five has one, but nearly all of them are stuffed (FF 00). The step first looks for an FF
+  ;; followed by anything but 00, comparing every byte with the one after it without
+  ;; branching on the data; only a step with such a pair (a marker, an RSTn, a fill byte) is
+  ;; looked at closely: an FF followed by 00, D0-D7 or FF is no marker. Branching on every
+  ;; FF (as this did before) left the branch unpredictable: 0.18 s for the 2 GiB JPEG bench
+  ;; card, against 0.10 s so. The high bits of the four vectors feed the low-run count. The
+  ;; close look loads its bytes again rather than keeping the four vectors: kept, they were
+  ;; live across the branch, and V8 stored all four to the stack on every step. (Skipping the
+  ;; byte after a stuffed FF, as a byte-by-byte search does, changes nothing: that byte is
+  ;; never FF.)
   (func (export "findMarker") (param $p i32) (param $end i32) (result i32)
     (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
     (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
@@ -41,17 +42,22 @@
     (local.set $eight (i8x16.splat (i32.const 8)))
     (block $tail
       (loop $wide
-        ;; 64 bytes and the one after them.
         (br_if $tail (i32.gt_u (i32.add (local.get $p) (i32.const 65)) (local.get $end)))
         (local.set $v0 (v128.load align=1 (local.get $p)))
         (local.set $v1 (v128.load offset=16 align=1 (local.get $p)))
         (local.set $v2 (v128.load offset=32 align=1 (local.get $p)))
         (local.set $v3 (v128.load offset=48 align=1 (local.get $p)))
-        ;; Blocks in a row without a high bit, counted without a branch.
         (local.set $lows (i32.mul (i32.add (local.get $lows) (i32.const 1))
-          (i32.eqz (i8x16.bitmask (local.tee $m (i8x16.max_u (i8x16.max_u (local.get $v0) (local.get $v1)) (i8x16.max_u (local.get $v2) (local.get $v3))))))))
+          (i32.eqz (i8x16.bitmask (v128.or (v128.or (local.get $v0) (local.get $v1)) (v128.or (local.get $v2) (local.get $v3)))))))
         (local.set $saw (i32.or (local.get $saw) (i32.ge_u (local.get $lows) (i32.const 3))))
-        (if (v128.any_true (i8x16.eq (local.get $m) (local.get $ff)))
+        ;; An FF followed by anything but 00: most FFs in scan data are stuffed.
+        (if (v128.any_true (v128.or
+              (v128.or
+                (v128.andnot (i8x16.eq (local.get $v0) (local.get $ff)) (i8x16.eq (v128.load offset=1 align=1 (local.get $p)) (local.get $zero)))
+                (v128.andnot (i8x16.eq (local.get $v1) (local.get $ff)) (i8x16.eq (v128.load offset=17 align=1 (local.get $p)) (local.get $zero))))
+              (v128.or
+                (v128.andnot (i8x16.eq (local.get $v2) (local.get $ff)) (i8x16.eq (v128.load offset=33 align=1 (local.get $p)) (local.get $zero)))
+                (v128.andnot (i8x16.eq (local.get $v3) (local.get $ff)) (i8x16.eq (v128.load offset=49 align=1 (local.get $p)) (local.get $zero))))))
           (then
             (local.set $c0 (v128.andnot (i8x16.eq (v128.load align=1 (local.get $p)) (local.get $ff))
               (v128.or (v128.or
