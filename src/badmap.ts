@@ -115,6 +115,8 @@ const NOTE = 'unreadable:';
  * again after more bad ranges turned up.
  */
 export function markUnreadable(files: RecoveredFile[], bad: readonly ByteRun[]): void {
+  // Unreadable ranges only ever grow, so with none now no earlier call left a note to take back.
+  if (bad.length === 0) return;
   for (const f of files) {
     const parts = unreadableParts(f.runs, bad);
     const kept = f.notes.filter((n) => !n.startsWith(NOTE));
