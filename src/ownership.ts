@@ -35,12 +35,29 @@ export class OwnershipMap {
   *freeSpans(from: number, to: number): Generator<[number, number]> {
     let c = from;
     while (c <= to) {
-      while (c <= to && this.isOwned(c)) c += (c & 7) === 0 && c + 8 <= to + 1 && this.bits[c >> 3] === 0xff ? 8 : 1;
+      while (c <= to && this.isOwned(c)) c = (c & 7) === 0 ? Math.min(this.runOfBytes(c, 0xff), to + 1) : c + 1;
       if (c > to) return;
       const start = c;
-      while (c <= to && !this.isOwned(c)) c += (c & 7) === 0 && c + 8 <= to + 1 && this.bits[c >> 3] === 0 ? 8 : 1;
+      while (c <= to && !this.isOwned(c)) c = (c & 7) === 0 ? Math.min(this.runOfBytes(c, 0), to + 1) : c + 1;
       yield [start, c];
     }
+  }
+
+  /**
+   * From byte-aligned cluster c, past the bytes that are all `value` (a byte that is not
+   * moves c by one cluster only, to be looked at bit by bit). Whole blocks are compared
+   * natively: a fresh card's map is one long run of zeros, which a byte at a time took
+   * ~5 ms of every scan's start for a 2 GiB card, in code not yet optimized.
+   */
+  private runOfBytes(c: number, value: 0 | 0xff): number {
+    const bits = this.bits;
+    let i = c >> 3;
+    if (bits[i] !== value) return c + 1;
+    const block = value === 0 ? ZERO_BLOCK : FULL_BLOCK;
+    const whole = Buffer.from(bits.buffer, bits.byteOffset, bits.length);
+    while (i + BLOCK <= bits.length && whole.compare(block, 0, BLOCK, i, i + BLOCK) === 0) i += BLOCK;
+    while (i < bits.length && bits[i] === value) i++;
+    return i << 3;
   }
 
   /** The first owned cluster among extents, or -1. */
@@ -60,3 +77,8 @@ export class OwnershipMap {
     return -1;
   }
 }
+
+/** Bytes of the map compared at once by runOfBytes (32 768 clusters). */
+const BLOCK = 4096;
+const ZERO_BLOCK = Buffer.alloc(BLOCK, 0);
+const FULL_BLOCK = Buffer.alloc(BLOCK, 0xff);

@@ -36,6 +36,35 @@ describe('the cluster ownership map', () => {
     expect(spans).toBeGreaterThan(200);
   });
 
+  it('gives the same free runs on card-sized maps, whose long stretches are skipped a block of bytes at a time', () => {
+    const rnd = seededRandom(5);
+    for (let round = 0; round < 40; round++) {
+      const limit = 1 + rnd(300_000);
+      const map = new OwnershipMap(limit);
+      // Stretches longer than a compared block (32 768 clusters), ending anywhere in a byte.
+      for (let c = rnd(50); c < limit; ) {
+        const n = 1 + rnd(rnd(2) ? 100_000 : 9);
+        if (rnd(2)) map.claimExtents([{ first: c, count: n }]);
+        c += n + rnd(rnd(2) ? 80_000 : 5);
+      }
+      const from = rnd(10);
+      const to = Math.max(from, limit - 1 - rnd(40) + rnd(60));
+      expect([...map.freeSpans(from, to)]).toEqual(naiveSpans(map, from, to));
+    }
+    // A stretch that ends right at, before or after a block's edge, free and owned alike.
+    const block = 32_768;
+    for (const edge of [block, 2 * block, 3 * block]) {
+      for (let d = -9; d <= 9; d++) {
+        const free = new OwnershipMap(4 * block + 100);
+        free.claimExtents([{ first: edge + d, count: 1 }]);
+        expect([...free.freeSpans(2, 4 * block)]).toEqual(naiveSpans(free, 2, 4 * block));
+        const owned = new OwnershipMap(4 * block + 100);
+        owned.claimExtents([{ first: 0, count: edge + d }]);
+        expect([...owned.freeSpans(2, 4 * block)]).toEqual(naiveSpans(owned, 2, 4 * block));
+      }
+    }
+  });
+
   it('claims and finds conflicts a byte at a time exactly as a cluster-by-cluster walk does, past the map\'s end too', () => {
     const rnd = seededRandom(11);
     let conflicts = 0;
