@@ -178,6 +178,23 @@ describe('FAT tables', () => {
     expect(Array.from(short.entries.subarray(0, 100))).toEqual(Array.from(copied.entries.subarray(0, 100)));
     expect(short.entries[200]).toBe(0);
   });
+
+  it('decodes long free stretches (skipped a block at a time) with the entries around them, as one entry at a time would', () => {
+    const n = 9000;
+    const raw = Buffer.alloc((n + 2) * 4);
+    // Entries at and next to the 1024-entry blocks' edges (some right after a free block) and
+    // in one busy stretch; the rest free.
+    const set = (c: number, v: number) => raw.writeUInt32LE(v >>> 0, c * 4);
+    for (const c of [1024, 2047, 2048, 3072, 6143, 6144, 6145, 8192]) set(c, c % 3 ? 0xf0000000 | (c + 1) : 0x0ffffff8 + (c & 7));
+    for (let c = 5000; c < 5300; c++) set(c, c % 17 ? c + 1 : 0x0ffffff7);
+    set(n + 1, 0x0fffffff);
+    const definition = Array.from({ length: n + 2 }, (_, c) => {
+      const v = raw.readUInt32LE(c * 4) & 0x0fffffff;
+      return v > 0x0ffffff7 ? FatTable.EOC : v;
+    });
+    expect(Array.from(FatTable.decode(raw, 'FAT32', n).entries)).toEqual(definition);
+    expect(Array.from(FatTable.decode(Buffer.from(raw), 'FAT32', n, true).entries)).toEqual(definition);
+  });
 });
 
 describe('directoryShape', () => {

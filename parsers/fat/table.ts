@@ -24,10 +24,7 @@ export class FatTable {
     const n = clusterCount + 2;
     if (consume && type === 'FAT32' && LITTLE_ENDIAN && raw.byteOffset % 4 === 0 && raw.length >= n * 4) {
       const entries = new Uint32Array(raw.buffer, raw.byteOffset, n);
-      for (let c = 0; c < n; c++) {
-        const v = entries[c] & 0x0fffffff;
-        entries[c] = v < 0x0ffffff7 ? v : normalise(v, 0x0ffffff7);
-      }
+      normaliseFat32(raw, entries, n);
       return new FatTable(entries, type);
     }
     const entries = new Uint32Array(n);
@@ -46,10 +43,7 @@ export class FatTable {
       // A FAT32 of a big card has millions of entries: read them as words where the host's order allows.
       if (LITTLE_ENDIAN && raw.byteOffset % 4 === 0) {
         entries.set(new Uint32Array(raw.buffer, raw.byteOffset, limit));
-        for (let c = 0; c < limit; c++) {
-          const v = entries[c] & 0x0fffffff;
-          entries[c] = v < 0x0ffffff7 ? v : normalise(v, 0x0ffffff7);
-        }
+        normaliseFat32(raw, entries, limit);
       } else {
         for (let c = 0; c < limit; c++) entries[c] = normalise(raw.readUInt32LE(c * 4) & 0x0fffffff, 0x0ffffff7);
       }
@@ -101,6 +95,28 @@ export class FatTable {
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** FAT32 entries a block compare clears at once (4 KiB of the table). */
+const ZERO_RUN = 1024;
+const ZERO_BYTES = Buffer.alloc(ZERO_RUN * 4);
+
+/**
+ * FAT32 words as they lie in `raw` (little-endian) to the table's values: the top four bits
+ * dropped, end and bad markers made one. Free entries (zero) need nothing, and a block of them
+ * is skipped by a native compare: a fresh or quick-formatted card's table is nearly all zeros,
+ * and a word at a time took 10-15 ms of every run on a 2 GiB card (524 288 entries), in code
+ * not yet optimized.
+ */
+function normaliseFat32(raw: Buffer, entries: Uint32Array, n: number): void {
+  for (let c = 0; c < n; c++) {
+    if ((c & (ZERO_RUN - 1)) === 0 && c + ZERO_RUN <= n && raw.compare(ZERO_BYTES, 0, ZERO_BYTES.length, c * 4, c * 4 + ZERO_BYTES.length) === 0) {
+      c += ZERO_RUN - 1;
+      continue;
+    }
+    const v = entries[c] & 0x0fffffff;
+    entries[c] = v < 0x0ffffff7 ? v : normalise(v, 0x0ffffff7);
+  }
+}
 
 function normalise(value: number, badMarker: number): number {
   if (value > badMarker) return FatTable.EOC;
