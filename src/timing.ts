@@ -48,8 +48,11 @@ function report(): void {
   if (scan.regions > 0) {
     lines.push(`scan: ${scan.bytes} bytes in ${scan.seconds.toFixed(3)} s (${(scan.bytes / 1e6 / scan.seconds).toFixed(0)} MB/s, ${scan.regions} region(s))`);
   }
-  // Set by the launcher (src/launch/load.cts); absent when the modules run unbundled.
+  // Set by the launcher (src/launch/load.ts); absent when the modules run unbundled.
   const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.codeCache')];
   if (codeCache !== undefined) lines.push(`code cache: ${String(codeCache)}`);
+  // Set by src/source/read-ahead.ts: whose reading thread the scan had, if any.
+  const thread = (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.readingThread')];
+  if (thread !== undefined) lines.push(`reading thread: ${String(thread)}`);
   process.stderr.write(`timing (since process start):\n  ${lines.join('\n  ')}\n`);
 }

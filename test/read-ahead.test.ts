@@ -215,8 +215,10 @@ describe.runIf(haveCommands('mkfs.fat', 'mcopy', 'mmd', 'mdel', 'cjpeg'))('the c
     // Every third photo deleted: its entry says where it began, the scan finds it too.
     runTool('mdel', ['-i', img, ...names.filter((_, i) => i % 3 === 0).map((n) => `::DCIM/100TEST/${n}`)]);
 
-    const listed = runCli(['list', '--json', '-q', img]);
+    const listed = runCli(['list', '--json', '-q', img], { CARDRESCUE_TIMING: '1' });
     expect(listed.status).toBe(0);
+    // The thread the launcher started before the tool was compiled (src/launch/load.ts) is the one used.
+    expect(listed.stderr).toContain('reading thread: started by the launcher');
     const fromCli = (JSON.parse(listed.stdout) as { files: { runs: unknown; size: number; provenance: string }[] }).files;
     const plain = runPipeline(new BufferReader(fs.readFileSync(img))).files;
     expect(fromCli.map((f) => [f.runs, f.size, f.provenance])).toEqual(plain.map((f) => [f.runs.map((r) => [r.offset, r.length]), f.size, f.provenance]));
@@ -239,5 +241,7 @@ describe('the built command', () => {
     const r = runCli(['list', '-q', fixtureImage('fat16-mbr')], { CARDRESCUE_TIMING: '1' });
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('code cache: used');
+    // A card smaller than READ_AHEAD_MIN: the thread the launcher started is ended, not used.
+    expect(r.stderr).toContain('reading thread: ended unused');
   });
 });

@@ -1,5 +1,7 @@
-import { Worker } from 'node:worker_threads';
+import { ASKED, CLOSE, DONE, FAILED, MAX_RUNS, MAX_SLOTS, PENDING, QUEUE, QUEUE_LENGTH, SERVING, SLOT_STATE, STOP_WARMING, spawn, takeEarlyThread, type Thread, type WarmUp } from './read-ahead-thread.js';
 import type { ByteRun } from '../reader.js';
+
+export type { WarmUp } from './read-ahead-thread.js';
 
 /**
  * The scan reads the card in order, chunk after chunk, and works on each chunk in between:
@@ -15,147 +17,11 @@ import type { ByteRun } from '../reader.js';
  * the careful way (src/source/source.ts: retries, unreadable sectors).
  */
 
-const PENDING = 1;
-const DONE = 2;
-const FAILED = 3;
 /** Longer than any read of a healthy card; a failing one is then read by the caller, the careful way. */
 const MAX_WAIT_MS = 60_000;
 
-/** Slots a thread can be given at most (its shared state is made before it knows). */
-const MAX_SLOTS = 8;
-/** Runs one request can name; a chunk of a badly fragmented pool with more is read by the caller. */
-const MAX_RUNS = 1024;
-
 /** A thread that has not started serving by then is taken for dead: the caller reads for itself. */
 const BOOT_WAIT_MS = 10_000;
-
-// Control words (Int32Array over the shared state): requests asked, a close flag, a flag that
-// ends the warm-up, one set by the thread once it serves, then two words per slot (its state
-// and how many bytes were read), then the queue of slot numbers.
-const ASKED = 0;
-const CLOSE = 1;
-const STOP_WARMING = 2;
-const SERVING = 3;
-const SLOT_STATE = 4;
-const QUEUE = SLOT_STATE + 2 * MAX_SLOTS;
-const QUEUE_LENGTH = MAX_SLOTS;
-const CONTROL_WORDS = QUEUE + QUEUE_LENGTH;
-
-/** The warm-up touches this much, then looks whether the scan wants the thread. */
-const WARM_STEP = 256 * 1024;
-
-const WORKER_CODE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const ctl = new Int32Array(workerData.control);
-const runs = new Float64Array(workerData.runs);
-let fd = -1;
-if (workerData.warm) warmUp(workerData.warm);
-// The first touch of a fresh page costs ~11 us on the VM this was measured on, and the first
-// use of it from the other side (the kernel's read into it, or the program's look at it)
-// another ~5 us: ~80 ms for four 4 MiB slots, paid during the scan by whichever thread gets
-// there first. Booted early, this thread has that time to spare before the scan asks for
-// anything: a write to each page, then the kernel's (reading /dev/zero into it), until told to stop.
-function warmUp({ memory, ranges }) {
-  let zero = -1;
-  try {
-    zero = fs.openSync('/dev/zero', fs.constants.O_RDONLY);
-  } catch {}
-  try {
-    for (const r of ranges) {
-      for (let at = 0; at < r.length; at += ${WARM_STEP}) {
-        if (Atomics.load(ctl, ${STOP_WARMING})) return;
-        const b = Buffer.from(memory, r.offset + at, Math.min(${WARM_STEP}, r.length - at));
-        for (let i = 0; i < b.length; i += 4096) b[i] = 0;
-        if (zero >= 0) fs.readSync(zero, b, 0, b.length, null);
-      }
-    }
-  } catch {
-  } finally {
-    if (zero >= 0) fs.closeSync(zero);
-  }
-}
-function serve(slots) {
-  let served = 0;
-  for (;;) {
-    if (Atomics.load(ctl, ${CLOSE})) break;
-    if (served === Atomics.load(ctl, ${ASKED})) {
-      // A timeout, so that a close is seen even if its notify is missed.
-      Atomics.wait(ctl, ${ASKED}, served, 200);
-      continue;
-    }
-    const slot = Atomics.load(ctl, ${QUEUE} + (served % ${QUEUE_LENGTH}));
-    served++;
-    const buf = slots[slot];
-    const base = slot * (1 + 2 * ${MAX_RUNS});
-    const count = runs[base];
-    let filled = 0;
-    let ok = fd >= 0;
-    if (ok) try {
-      for (let i = 0; i < count && ok; i++) {
-        const offset = runs[base + 1 + 2 * i];
-        const length = runs[base + 2 + 2 * i];
-        let done = 0;
-        while (done < length) {
-          const n = fs.readSync(fd, buf, filled + done, length - done, offset + done);
-          if (n <= 0) break;
-          done += n;
-        }
-        filled += done;
-        if (done < length) ok = false;
-      }
-    } catch {
-      ok = false;
-    }
-    Atomics.store(ctl, ${SLOT_STATE} + slot * 2 + 1, filled);
-    Atomics.store(ctl, ${SLOT_STATE} + slot * 2, ok ? ${DONE} : ${FAILED});
-    Atomics.notify(ctl, ${SLOT_STATE} + slot * 2);
-  }
-  if (fd >= 0) fs.closeSync(fd);
-  parentPort.close();
-}
-parentPort.once('message', (m) => {
-  if (m.close) {
-    if (fd >= 0) fs.closeSync(fd);
-    parentPort.close();
-    return;
-  }
-  // The path comes with the slots, not at boot: the thread can start before the command line is read.
-  try {
-    fd = fs.openSync(m.path, fs.constants.O_RDONLY);
-  } catch {}
-  Atomics.store(ctl, ${SERVING}, 1);
-  serve(m.slots.map((s) => Buffer.from(s.buffer, s.offset, s.length)));
-});
-`;
-
-/** A reading thread, booting or booted, not yet given its file and slots. */
-interface Thread {
-  worker: Worker;
-  control: Int32Array;
-  runs: Float64Array;
-}
-
-/** Memory the thread may touch before it serves: where its slots will lie (src/scan-memory.ts). */
-export interface WarmUp {
-  memory: SharedArrayBuffer;
-  ranges: { offset: number; length: number }[];
-}
-
-function spawn(warm?: WarmUp): Thread {
-  const control = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * CONTROL_WORDS));
-  const runs = new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT * MAX_SLOTS * (1 + 2 * MAX_RUNS)));
-  const worker = new Worker(WORKER_CODE, { eval: true, workerData: { control: control.buffer, runs: runs.buffer, warm } });
-  worker.unref();
-  // An error in the worker (it could not start) fails what it was asked: `take` then falls back.
-  worker.on('error', () => {
-    for (let s = 0; s < MAX_SLOTS; s++) {
-      Atomics.store(control, SLOT_STATE + 2 * s, FAILED);
-      Atomics.notify(control, SLOT_STATE + 2 * s);
-    }
-  });
-  return { worker, control, runs };
-}
 
 let started: Thread | undefined;
 
@@ -167,12 +33,25 @@ let started: Thread | undefined;
  * `warm`'s memory until then.
  */
 export function startReadAheadEarly(warm?: WarmUp): void {
-  if (started) return;
-  started = spawn(warm);
+  started ??= adopt();
+  if (warm && !started.warming) {
+    started.warming = true;
+    started.worker.postMessage({ warm });
+  }
 }
+
+/** The launcher's thread, or a new one; which, for CARDRESCUE_TIMING (src/timing.ts) and the tests. */
+function adopt(): Thread {
+  const early = takeEarlyThread();
+  (globalThis as Record<symbol, unknown>)[READING_THREAD] = early ? 'started by the launcher' : 'started by the tool';
+  return early ?? spawn();
+}
+
+const READING_THREAD = Symbol.for('cardrescue.readingThread');
 
 export function endUnusedReadAhead(): void {
   if (!started) return;
+  (globalThis as Record<symbol, unknown>)[READING_THREAD] = 'ended unused';
   Atomics.store(started.control, STOP_WARMING, 1);
   started.worker.postMessage({ close: true });
   started = undefined;
@@ -198,7 +77,7 @@ export class ReadAhead {
     const views = typeof slots === 'number' ? Array.from({ length: slots }, () => Buffer.from(new SharedArrayBuffer(slotSize))) : slots;
     if (views.some((v) => !(v.buffer instanceof SharedArrayBuffer))) throw new Error('read-ahead slots must be views of a SharedArrayBuffer');
     if (views.length > MAX_SLOTS) throw new Error(`at most ${MAX_SLOTS} read-ahead slots`);
-    this.thread = started ?? spawn();
+    this.thread = started ?? adopt();
     started = undefined;
     // The warm-up ends here: the slots are about to be read into.
     Atomics.store(this.thread.control, STOP_WARMING, 1);

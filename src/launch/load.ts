@@ -2,6 +2,9 @@
  * What `cardrescue` runs (dist/cardrescue.js requires this, built to dist/cardrescue-load.cjs
  * by tools/bundle.mjs): the tool's one-file bundle, compiled with V8's code cache.
  *
+ * A command that scans has its reading thread started first, before the bundle is read and
+ * compiled: it boots on the other core meanwhile (src/source/read-ahead-thread.ts).
+ *
  * The cache is made at build time, after a `list` of the demo card, so it holds the compiled
  * code of every function that run used, not only the top level: without it each function is
  * compiled the first time it is called, all through the run (about 20 ms of a `list` of the
@@ -10,13 +13,19 @@
  * The cache is only written when asked (CARDRESCUE_CODE_CACHE=write, by the build), never
  * by a user's run.
  */
-import fs = require('node:fs');
-import path = require('node:path');
-import vm = require('node:vm');
-import nodeModule = require('node:module');
+import fs from 'node:fs';
+import path from 'node:path';
+import vm from 'node:vm';
+import nodeModule from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { scansByCommandLine } from './scans.js';
+import { spawnEarly } from '../source/read-ahead-thread.js';
 
-const bundle = path.join(__dirname, 'cardrescue-bundle.cjs');
-const cacheFile = path.join(__dirname, 'cardrescue-bundle.cache');
+if (scansByCommandLine(process.argv.slice(2))) spawnEarly();
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const bundle = path.join(here, 'cardrescue-bundle.cjs');
+const cacheFile = path.join(here, 'cardrescue-bundle.cache');
 const writing = process.env.CARDRESCUE_CODE_CACHE === 'write';
 
 let cachedData: Buffer | undefined;
@@ -39,4 +48,4 @@ if (writing) {
   });
 }
 const bundleModule = { exports: {} };
-(script.runInThisContext() as (...args: unknown[]) => void).call(bundleModule.exports, bundleModule.exports, nodeModule.createRequire(bundle), bundleModule, bundle, __dirname);
+(script.runInThisContext() as (...args: unknown[]) => void).call(bundleModule.exports, bundleModule.exports, nodeModule.createRequire(bundle), bundleModule, bundle, here);
