@@ -16,7 +16,6 @@ export const MAX_SLOTS = 8;
 /** Runs one request can name; a chunk of a badly fragmented pool with more is read by the caller. */
 export const MAX_RUNS = 1024;
 
-
 // Control words (Int32Array over the shared state): requests asked, a close flag, a flag that
 // ends the warm-up, one set by the thread once it serves, then two words per slot (its state
 // and how many bytes were read), then the queue of slot numbers.
@@ -38,11 +37,12 @@ const fs = require('node:fs');
 const ctl = new Int32Array(workerData.control);
 const runs = new Float64Array(workerData.runs);
 let fd = -1;
-// The first touch of a fresh page costs ~11 us on the VM this was measured on, and the first
+// The first touch of a fresh page costs 12-17 us on the VM this was measured on, and the first
 // use of it from the other side (the kernel's read into it, or the program's look at it)
-// another ~5 us: ~80 ms for four 4 MiB slots, paid during the scan by whichever thread gets
-// there first. Booted early, this thread has that time to spare before the scan asks for
-// anything: a write to each page, then the kernel's (reading /dev/zero into it), until told to stop.
+// another ~5 us: ~70 ms for four 4 MiB slots, paid during the scan by whichever thread gets
+// there first. Started by the launcher, this thread has some of that time to spare before the
+// scan asks for anything: a write to each page, then the kernel's (reading /dev/zero into it),
+// until told to stop.
 function warmUp({ memory, ranges }) {
   let zero = -1;
   try {
