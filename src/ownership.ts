@@ -1,4 +1,5 @@
 import type { ClusterExtent } from '../parsers/types.js';
+import { isFilledWith } from '../carvers/bytes.js';
 
 /**
  * Which clusters of one volume a recovered file already owns. One bit per cluster:
@@ -7,8 +8,11 @@ import type { ClusterExtent } from '../parsers/types.js';
  */
 export class OwnershipMap {
   private readonly bits: Uint8Array;
+  /** The bits as a Buffer, for runOfBytes's native compares. */
+  private readonly bytes: Buffer;
   constructor(readonly clusterLimit: number) {
     this.bits = new Uint8Array((clusterLimit >> 3) + 1);
+    this.bytes = Buffer.from(this.bits.buffer, this.bits.byteOffset, this.bits.length);
   }
   isOwned(c: number): boolean {
     return c < this.clusterLimit && (this.bits[c >> 3] & (1 << (c & 7))) !== 0;
@@ -53,9 +57,7 @@ export class OwnershipMap {
     const bits = this.bits;
     let i = c >> 3;
     if (bits[i] !== value) return c + 1;
-    const block = value === 0 ? ZERO_BLOCK : FULL_BLOCK;
-    const whole = Buffer.from(bits.buffer, bits.byteOffset, bits.length);
-    while (i + BLOCK <= bits.length && whole.compare(block, 0, BLOCK, i, i + BLOCK) === 0) i += BLOCK;
+    while (i + BLOCK <= bits.length && isFilledWith(this.bytes.subarray(i, i + BLOCK), value)) i += BLOCK;
     while (i < bits.length && bits[i] === value) i++;
     return i << 3;
   }
@@ -80,5 +82,3 @@ export class OwnershipMap {
 
 /** Bytes of the map compared at once by runOfBytes (32 768 clusters). */
 const BLOCK = 4096;
-const ZERO_BLOCK = Buffer.alloc(BLOCK, 0);
-const FULL_BLOCK = Buffer.alloc(BLOCK, 0xff);
