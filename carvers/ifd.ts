@@ -103,9 +103,11 @@ export interface Ifd {
 
 /**
  * Read the IFD at `base + rel`. Returns a reason instead of an IFD when the bytes there
- * cannot be one (no room, implausible entry count, mostly unknown field types).
+ * cannot be one (no room, implausible entry count, mostly unknown field types). With `only`,
+ * the IFD is judged whole but its entries list holds only those tags: the EXIF metadata of
+ * every carved photo needs a handful of an IFD's dozens of entries.
  */
-export function readIfd(src: ByteSource, base: number, rel: number, le: boolean): Ifd | string {
+export function readIfd(src: ByteSource, base: number, rel: number, le: boolean, only?: readonly number[]): Ifd | string {
   const at = base + rel;
   const n = src.u16(at, le);
   if (n === undefined) return `IFD at ${at} is beyond the data`;
@@ -118,9 +120,10 @@ export function readIfd(src: ByteSource, base: number, rel: number, le: boolean)
     const p = 12 * i;
     const tag = le ? body.readUInt16LE(p) : body.readUInt16BE(p);
     const type = le ? body.readUInt16LE(p + 2) : body.readUInt16BE(p + 2);
-    const count = le ? body.readUInt32LE(p + 4) : body.readUInt32BE(p + 4);
     const unit = TIFF_TYPE_SIZE[type] ?? 0;
     if (unit === 0) unknownTypes++;
+    if (only && !only.includes(tag)) continue;
+    const count = le ? body.readUInt32LE(p + 4) : body.readUInt32BE(p + 4);
     const size = unit * count;
     const inline = size <= 4;
     const off = le ? body.readUInt32LE(p + 8) : body.readUInt32BE(p + 8);
@@ -170,6 +173,19 @@ const CORPORATE = /\b(corporation|corp|co|ltd|inc|company|optical|imaging|comput
  * 'SONY' + 'ILCE-6400' → 'SONY ILCE-6400'; 'OLYMPUS OPTICAL CO.,LTD' + 'C3000Z' → 'OLYMPUS C3000Z'.
  */
 export function cameraName(make: string, model: string): string | undefined {
+  // A card's photos come from a camera or two: each pair is worked out once.
+  const key = `${make}\u0000${model}`;
+  if (cameraNames.has(key)) return cameraNames.get(key);
+  const name = nameCamera(make, model);
+  if (cameraNames.size >= MAX_CAMERA_NAMES) cameraNames.clear();
+  cameraNames.set(key, name);
+  return name;
+}
+
+const cameraNames = new Map<string, string | undefined>();
+const MAX_CAMERA_NAMES = 256;
+
+function nameCamera(make: string, model: string): string | undefined {
   const brand = make.replace(CORPORATE, ' ').replace(/[\s,.]+/g, ' ').trim();
   model = model.trim();
   if (!model) return brand || make.trim() || undefined;
@@ -186,13 +202,16 @@ export function exifDate(text: string): string | undefined {
   return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}`;
 }
 
+const IFD0_META_TAGS = [TAG.Make, TAG.Model, TAG.DateTime, TAG.ExifIFD];
+const EXIF_META_TAGS = [TAG.DateTimeOriginal];
+
 /**
  * Camera and date from a TIFF structure's IFD0 (Make, Model, DateTime) and its EXIF IFD
  * (DateTimeOriginal, preferred). Never throws; missing parts are simply absent.
  */
 export function tiffMeta(src: ByteSource, base: number, header: TiffHeader): WalkMeta {
   const meta: WalkMeta = {};
-  const ifd0 = readIfd(src, base, header.ifd0, header.le);
+  const ifd0 = readIfd(src, base, header.ifd0, header.le, IFD0_META_TAGS);
   if (typeof ifd0 === 'string') return meta;
   const text = (ifd: Ifd, tag: number) => {
     const e = findEntry(ifd, tag);
@@ -204,7 +223,7 @@ export function tiffMeta(src: ByteSource, base: number, header: TiffHeader): Wal
   const exifEntry = findEntry(ifd0, TAG.ExifIFD);
   if (exifEntry) {
     const [rel] = entryNumbers(src, exifEntry, header.le, 1);
-    const exif = rel ? readIfd(src, base, rel, header.le) : 'none';
+    const exif = rel ? readIfd(src, base, rel, header.le, EXIF_META_TAGS) : 'none';
     if (typeof exif !== 'string') date = exifDate(text(exif, TAG.DateTimeOriginal)) ?? date;
   }
   if (date) meta.date = date;

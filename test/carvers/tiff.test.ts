@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { tiffCarver } from '../../carvers/tiff.js';
+import { cameraName, readIfd } from '../../carvers/ifd.js';
+import { ByteSource } from '../../carvers/bytes.js';
+import { BufferReader } from '../../src/reader.js';
 import {
   HAVE_SAMPLES,
   ok,
@@ -244,5 +247,48 @@ describe.skipIf(!HAVE_SAMPLES)('tiff carver: real camera files', () => {
 
   it('Fuji RAF is not TIFF: not detected', () => {
     expect(tiffCarver.detect(readSample('structure/FujiS5Pro_exiftool-stripped.RAF'))).toBe(false);
+  });
+});
+
+// ---- the IFD reader's shortcuts ----------------------------------------------------------
+
+describe('readIfd asked for some tags only', () => {
+  it('judges the IFD whole as before, and lists just the tags asked for', () => {
+    for (const le of [true, false]) {
+      const tags: TagSpec[] = [
+        { tag: 0x010f, type: 2, value: 'Canon' },
+        { tag: 0x0110, type: 2, value: 'Canon EOS R5' },
+        { tag: 0x0112, type: 3, value: [1] },
+        { tag: 0x0132, type: 2, value: '2024:05:01 10:20:30' },
+        { tag: 0x8769, type: 4, value: [200] },
+      ];
+      const buf = Buffer.concat([tiffHeader(le, 8), tiffIfd(le, 8, tags, 0)]);
+      const src = new ByteSource(new BufferReader(buf));
+      const whole = readIfd(src, 0, 8, le);
+      const some = readIfd(src, 0, 8, le, [0x0110, 0x8769, 0x9003]);
+      if (typeof whole === 'string' || typeof some === 'string') throw new Error('not read as an IFD');
+      expect(some.entries).toEqual(whole.entries.filter((e) => e.tag === 0x0110 || e.tag === 0x8769));
+      expect([some.at, some.next, some.end]).toEqual([whole.at, whole.next, whole.end]);
+      // Mostly unknown field types: no IFD, whichever tags were asked for (type 0x99 is none).
+      const junk = Buffer.concat([tiffHeader(le, 8), tiffIfd(le, 8, tags.map((t, i) => (i < 3 ? { ...t, type: 0x99, value: [0] } : t)), 0)]);
+      const junkSrc = new ByteSource(new BufferReader(junk));
+      expect(typeof readIfd(junkSrc, 0, 8, le)).toBe('string');
+      expect(readIfd(junkSrc, 0, 8, le, [0x8769])).toEqual(readIfd(junkSrc, 0, 8, le));
+    }
+  });
+});
+
+describe('cameraName', () => {
+  it('names a camera the same the first time and every time after, whatever came between', () => {
+    const pairs: [string, string][] = [
+      ['NIKON CORPORATION', 'NIKON D90'],
+      ['SONY', 'ILCE-6400'],
+      ['OLYMPUS OPTICAL CO.,LTD', 'C3000Z'],
+      ['', ''],
+      ['Canon', ''],
+    ];
+    const first = pairs.map(([make, model]) => cameraName(make, model));
+    expect(first).toEqual(['NIKON D90', 'SONY ILCE-6400', 'OLYMPUS C3000Z', undefined, 'Canon']);
+    for (let round = 0; round < 3; round++) for (const [i, [make, model]] of pairs.entries()) expect(cameraName(make, model)).toBe(first[i]);
   });
 });
