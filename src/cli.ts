@@ -53,7 +53,8 @@ async function withSource(sourcePath: string, opts: { badMap?: string; carve?: b
       process.stderr.write(`cardrescue: warning: --bad-map ${opts.badMap} describes ${map.extent} bytes but ${sourcePath} has ${source.size}; is it this card's map?\n`);
     }
     // The thread that reads ahead for the scan boots while the command's modules load: the
-    // entry (src/main.ts) has usually started it already. A card too small for one has it ended now.
+    // launcher (src/launch/load.ts) has usually started it, and it is taken over here (with the
+    // memory to touch while it waits), or started now. A card too small for one has it ended.
     const direct = scans && opts.carve !== false && source.size >= READ_AHEAD_MIN ? source.directFile() : undefined;
     if (direct) startReadAheadEarly(reserveReadAheadSlots());
     else endUnusedReadAhead();

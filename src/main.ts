@@ -1,5 +1,4 @@
 // The command's entry, bundled into dist/cardrescue-bundle.cjs (tools/bundle.mjs). A scan's
-// reading thread is started first (src/start-early.ts), and boots on the other core while the
-// rest of the tool sets itself up; in the bundle, modules run in the order they are imported.
-import './start-early.js';
+// reading thread was started by the launcher (src/launch/load.ts) before this was loaded; the
+// command takes it over once its source is open (src/cli.ts).
 import './cli.js';

@@ -30,7 +30,7 @@ export const OWN_READ_CHUNK = 256 * 1024;
  */
 export const SCAN_BUFFER_SIZES: readonly number[] = Array.from({ length: 1 + READ_AHEAD_SLOTS }, () => SCAN_CHUNK + HEAD);
 
-/** Where the reading thread's slots will lie, made ready now: what it may touch before the scan (src/start-early.ts). */
+/** Where the reading thread's slots will lie, made ready now: what it may touch before the scan (src/cli.ts). */
 export function reserveReadAheadSlots(): WarmUp | undefined {
   const reserved = reserveSearchMemory(SCAN_BUFFER_SIZES);
   return reserved && { memory: reserved.memory, ranges: reserved.ranges.slice(1) };

@@ -209,7 +209,7 @@ describe.runIf(haveCommands('mkfs.fat', 'mcopy', 'mmd', 'mdel', 'cjpeg'))('the c
   it('lists what a scan without the thread finds, and recovers every photo byte-exact', () => {
     const dir = freshOut('read-ahead-cli');
     // 80 MiB: the free clusters are one region of more than READ_AHEAD_MIN, read by the thread
-    // the entry starts before anything else (src/start-early.ts).
+    // the launcher starts before anything else (src/launch/load.ts).
     const photos = Array.from({ length: 24 }, (_, i) => noisePhoto(256 + 16 * i, 192, 900 + i));
     const { img, names } = photoCard(dir, 80, ['-F', '32', '-s', '1', '-i', '0C0FFEE6'], photos);
     // Every third photo deleted: its entry says where it began, the scan finds it too.

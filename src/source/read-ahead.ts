@@ -49,7 +49,9 @@ function adopt(): Thread {
 
 const READING_THREAD = Symbol.for('cardrescue.readingThread');
 
+/** End the thread started for a scan that will not use it (the launcher's too, not yet taken over). */
 export function endUnusedReadAhead(): void {
+  started ??= takeEarlyThread();
   if (!started) return;
   (globalThis as Record<symbol, unknown>)[READING_THREAD] = 'ended unused';
   Atomics.store(started.control, STOP_WARMING, 1);
