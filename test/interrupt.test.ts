@@ -31,11 +31,14 @@ describe('Ctrl-C / SIGTERM while writing', () => {
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += String(d)));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      // As soon as the first files appear, interrupt.
+      // As soon as a second file appears, interrupt: files are started one after the other, each
+      // once the one before was read whole (its writes are then finished however the run ends).
+      // On the first file alone the signal may come before its first byte is read: nothing is
+      // written then, rightly, and this test cannot tell a clean stop from a broken one.
       const carved = path.join(out, 'carved', 'jpeg');
       let sent = false;
       for (let i = 0; i < 6000 && !sent; i++) {
-        if (fs.existsSync(carved) && fs.readdirSync(carved).length > 0) {
+        if (fs.existsSync(carved) && fs.readdirSync(carved).length >= 2) {
           child.kill(signal);
           sent = true;
         } else await new Promise((r) => setTimeout(r, 5));
