@@ -51,6 +51,9 @@ function report(): void {
   // Set by the launcher (src/launch/load.ts); absent when the modules run unbundled.
   const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.codeCache')];
   if (codeCache !== undefined) lines.push(`code cache: ${String(codeCache)}`);
+  // Set by the launcher: how many of V8's helper threads it gave the lowest priority.
+  const helpers = (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.helperThreads')];
+  if (helpers !== undefined) lines.push(`helper threads at nice 19: ${String(helpers)}`);
   // Set by src/source/read-ahead.ts: whose reading thread the scan had, if any.
   const thread = (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.readingThread')];
   if (thread !== undefined) lines.push(`reading thread: ${String(thread)}`);
