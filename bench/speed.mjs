@@ -5,7 +5,7 @@
 //
 //   sudo node bench/speed.mjs [--quick] [--rebuild] [--image video,jpeg,sparse]
 //                             [--tool raw,list,recover,photorec] [--repeat N] [--profile]
-//                             [--settled] [--outdir DIR] [--keep]
+//                             [--settled | --no-quiet-first] [--outdir DIR] [--keep]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,7 +36,7 @@ const listArg = (f) => {
 const TOOLS = ['raw', 'list', 'recover', 'photorec'];
 if (flag('--help') || flag('-h')) {
   console.log(`usage: node bench/speed.mjs [--quick] [--rebuild] [--image a,b] [--tool x,y] [--repeat N] [--profile]
-                          [--outdir DIR] [--keep]
+                          [--settled | --no-quiet-first] [--outdir DIR] [--keep]
   --quick     1 GiB video card, 512 MiB JPEG card, 8 GiB sparse card (instead of 4 GiB / 2 GiB / 64 GiB)
   --rebuild   build the images again even if bench/work/speed/ has them
   --image     only these images: ${SPEED_IMAGES.map((d) => d.key).join(', ')}
@@ -47,6 +47,10 @@ if (flag('--help') || flag('-h')) {
   --outdir D  write the recovered files under D (default bench/work/speed/out; deleted after
               each measurement unless --keep); needs about the card's data size free
   --keep      keep the recovered files
+  --settled   after each drop of the page cache, wait until the VM has handed the freed memory
+              to its host: every run then pays the host for each page it fills (the slow turn)
+  --no-quiet-first  drop the page cache and run at once, whatever the host is doing (before
+              2026-12-06 the default; the host's turns then decide which run is fast)
 needs root (losetup, FUSE mount, drop_caches). Results: stdout + bench/work/speed/results.json (--quick: results-quick.json)`);
   process.exit(0);
 }
@@ -59,6 +63,13 @@ const RESULTS_JSON = quick ? 'results-quick.json' : 'results.json';
 const RESULTS_MD = quick ? 'results-quick.md' : 'results.md';
 const REPEAT = Math.max(1, Number(listArg('--repeat')?.[0] ?? 1));
 const SETTLED = flag('--settled');
+/**
+ * Before each drop of the page cache, wait until the VM's free-page reporting has been quiet
+ * for 3 s (the default since 2026-12-06; see measurePaired). Every run then starts from the
+ * same state: the memory the drop frees is still backed by the host, and the run fills the
+ * page cache from it (the fast turn), whatever the runs before it did.
+ */
+const QUIET_FIRST = !SETTLED && !flag('--no-quiet-first');
 const defs = SPEED_IMAGES.filter((d) => !onlyImages || onlyImages.includes(d.key));
 
 // ---- preflight ------------------------------------------------------------------------------
@@ -153,7 +164,7 @@ function runOnce(tool, img, { cold, timeoutSec }, n = 1) {
   const { cmd, args, cwd, env } = commandFor(tool, img);
   fs.rmSync(dir, { recursive: true, force: true });
   if (tool === 'photorec') fs.mkdirSync(dir, { recursive: true });
-  const m = measure(cmd, args, { cwd, env, logDir: path.join(workDir, 'logs'), tag: `${img.key}-${tool}-${n}`, timeoutSec, drop: cold, settle: SETTLED });
+  const m = measure(cmd, args, { cwd, env, logDir: path.join(workDir, 'logs'), tag: `${img.key}-${tool}-${n}`, timeoutSec, drop: cold, settle: SETTLED, quietFirst: QUIET_FIRST });
   return { ...m, own: ownClock(tool, m) };
 }
 
@@ -193,10 +204,12 @@ function ownClock(tool, m) {
  * cache from memory still backed by the host (the 4 GiB card read raw in 0.9 s), unless the
  * report of an earlier drop happens during it (3.9 s); once everything is reported, every run
  * pays the host for each page again (6.2-6.7 s). Which run is hit follows from the timing of the
- * runs before it, and with runs of 1-2 s it alternates. So the raw read and `list`, whose ratio
- * is a target, take turns in the order A B B A A B ..., at least RATIO_ROUNDS rounds, each
- * reported by its fastest run (every run's time is in results.json). `--settled` waits before every
- * run until the reporting is done, so that every run pays the host (see docs/performance.md).
+ * runs before it, and with runs of 1-2 s it alternates. Hence QUIET_FIRST (the default): wait
+ * until the reporting of the last drop is over, then drop, then run at once, so that every run
+ * takes the fast turn. The raw read and `list`, whose ratio is a target, still take turns in the
+ * order A B B A A B ..., at least RATIO_ROUNDS rounds, each reported by its fastest run (every
+ * run's time is in results.json). `--settled` waits after the drop instead, so that every run
+ * pays the host (the slow turn); `--no-quiet-first` neither (see docs/performance.md).
  */
 // 8 rather than 5: in the 16:30 run of 2026-12-05 all five video-card `list` runs drew the
 // slow turn while three raw reads drew the fast one; more rounds give both a fair draw.
@@ -247,6 +260,7 @@ function summarise(tool, img, all, { timeoutSec }) {
     allSeconds, loadAvg1: all.map((x) => x.loadAvg1),
     own: ownSummary(all),
     settledAfter: all.some((x) => x.settledAfter != null) ? all.map((x) => x.settledAfter) : undefined,
+    quietBefore: all.some((x) => x.quietBefore != null) ? all.map((x) => x.quietBefore) : undefined,
   };
   if (m.exit !== 0 && !m.timedOut) res.stderr = m.stderrTail;
   if (tool === 'raw') {
@@ -381,9 +395,10 @@ results.cardrescue = buildCardrescue();
 CHUNK = (await import(pathToFileURL(path.join(snapshot, 'src', 'carve.js')).href)).SCAN_CHUNK;
 results.cardrescue.scanChunk = CHUNK;
 const cold = canDropCaches();
-results.pageCache = cold ? `dropped before every measurement (sync; echo 3 > /proc/sys/vm/drop_caches)${SETTLED ? ', then waited until the VM had handed the freed memory to its host' : ''}`
+results.pageCache = cold ? `dropped before every measurement (sync; echo 3 > /proc/sys/vm/drop_caches)${SETTLED ? ', then waited until the VM had handed the freed memory to its host' : ''}${QUIET_FIRST ? ', once the VM had been handing no memory to its host for 3 s' : ''}`
   : 'could not drop the page cache: every measurement was run twice, the second (warm) run is reported';
 results.settled = SETTLED && cold;
+results.quietFirst = QUIET_FIRST && cold;
 log(results.pageCache);
 
 // 3. measurements

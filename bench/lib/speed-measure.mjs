@@ -72,12 +72,14 @@ function parseTime(text) {
  * Run `cmd args` under /usr/bin/time -v with stdout/stderr into `logDir/<tag>.{out,err}`.
  * Returns { seconds, exit, signal, timedOut, peakRssKB, userSec, sysSec, cpuPercent, stdoutFile, stderrFile, stderrTail }.
  */
-export function measure(cmd, args, { cwd, env, logDir, tag, timeoutSec, drop, settle }) {
+export function measure(cmd, args, { cwd, env, logDir, tag, timeoutSec, drop, settle, quietFirst }) {
   fs.mkdirSync(logDir, { recursive: true });
   const outFile = path.join(logDir, `${tag}.out`);
   const errFile = path.join(logDir, `${tag}.err`);
   const timeFile = path.join(logDir, `${tag}.time`);
   fs.rmSync(timeFile, { force: true });
+  // Waited for before the drop, not after: see QUIET_FIRST in bench/speed.mjs.
+  const quietBefore = drop && quietFirst ? waitForPageReporting() : undefined;
   if (drop) dropCaches();
   const settledAfter = drop && settle ? waitForPageReporting() : undefined;
   const loadAvg1 = +os.loadavg()[0].toFixed(2);
@@ -96,7 +98,7 @@ export function measure(cmd, args, { cwd, env, logDir, tag, timeoutSec, drop, se
   const t = fs.existsSync(timeFile) ? parseTime(fs.readFileSync(timeFile, 'utf8')) : {};
   const stderr = fs.readFileSync(errFile, 'utf8');
   return {
-    seconds, exit: r.status, signal: r.signal, timedOut, loadAvg1, settledAfter, ...t,
+    seconds, exit: r.status, signal: r.signal, timedOut, loadAvg1, quietBefore, settledAfter, ...t,
     stdoutFile: outFile, stderrFile: errFile, stderrTail: stderr.trim().split('\n').slice(-3).join('\n').slice(0, 500),
   };
 }
