@@ -10,9 +10,10 @@ import os from 'node:os';
  * 2 GiB bench card had them busy for ~250 ms of CPU, mostly TurboFan, while its two own
  * threads (the scan, and the reading thread feeding it) kept both cores busy. At equal
  * priority the scheduler gave them turns on those cores. At nice 19 they run when a core has
- * nothing else to do, which on this work is often enough. Warm, `list` of the JPEG card
- * took 613-758 ms against 718-773 ms without, the video card's 866-953 ms against 968-1005 ms;
- * cold, 829-851 ms against 846-872 ms (docs/performance.md).
+ * nothing else to do, which on this work is often enough. With the command file made CommonJS
+ * (tools/bundle.mjs), `list` of the bench's JPEG card took 565-657 ms warm against 615-685 ms
+ * before, its video card 926-1085 ms against 1034-1131 ms; cold, 780-834 ms and 1506-1594 ms
+ * against 803-884 ms and 1540-1667 ms (docs/performance.md).
  *
  * Linux only: there each thread has its own nice value, and /proc/self/task lists the threads.
  * Returns how many threads it lowered (for CARDRESCUE_TIMING); failures only mean it did not.
