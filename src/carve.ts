@@ -48,6 +48,8 @@ export interface CarveOutcome {
   /** Candidates whose headers matched but whose structure did not hold. */
   rejected: { offset: number; carver: string; reason: string }[];
   bytesScanned: number;
+  /** Of those, bytes in holes of a sparse image: known zeros, neither read nor looked at. */
+  bytesInHoles?: number;
 }
 
 /** Map a span of the region's stream back to runs on the source. */
@@ -157,14 +159,28 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   const step = ahead ? SCAN_CHUNK : OWN_READ_CHUNK;
   const buffer = lease?.buffers[0] ?? Buffer.allocUnsafe(step + HEAD);
   const chunkRuns = (at: number) => streamSpanToRuns(region.runs, starts, at, Math.min(SCAN_CHUNK + HEAD, total - at));
+  // A chunk that lies in a hole of a sparse image is zeros: no file starts there (no carver's
+  // header test passes on zeros) and no old folder lies there, so it is neither read nor looked
+  // at. A walk that runs into one reads it as usual.
+  const inHole = holeTest(mergeSpans(streamSpans(region.runs, starts, disk.holes?.() ?? [])));
+  let bytesInHoles = 0;
   /** Stream offset of the first chunk not yet asked of the reading thread. */
   let askedTo = 0;
   const askUpTo = (last: number) => {
-    for (; askedTo <= last && askedTo < total; askedTo += SCAN_CHUNK) ahead!.request(askedTo, chunkRuns(askedTo));
+    for (; askedTo <= last && askedTo < total; askedTo += SCAN_CHUNK) {
+      if (!inHole(askedTo, Math.min(askedTo + SCAN_CHUNK + HEAD, total))) ahead!.request(askedTo, chunkRuns(askedTo));
+    }
   };
   try {
     if (ahead) askUpTo(0);
     for (let chunkStart = 0; chunkStart < total; chunkStart += step) {
+      if (inHole(chunkStart, Math.min(chunkStart + step + HEAD, total))) {
+        const end = Math.min(chunkStart + step, total);
+        bytesInHoles += end - chunkStart;
+        if (ahead && disk.directFile?.()) askUpTo(chunkStart + (READ_AHEAD_SLOTS - 1) * SCAN_CHUNK);
+        options.onProgress?.(end, files.length);
+        continue;
+      }
       const chunk = ahead?.take(chunkStart) ?? buffer.subarray(0, readIntoAny(stream, buffer.subarray(0, Math.min(step + HEAD, total - chunkStart)), chunkStart));
       // The chunks ahead are read while this one is worked on (unless unreadable sectors turned up: then read with care).
       // Three ahead: the work on a chunk varies (a photo's scan data is searched, a video's is
@@ -196,7 +212,7 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
     ahead?.close();
     lease?.release();
   }
-  return { files, rejected, bytesScanned: total };
+  return { files, rejected, bytesScanned: total, bytesInHoles: bytesInHoles || undefined };
 }
 
 /** A read-ahead thread for a scan of `total` bytes of `disk`, when plain reads of a file can serve it. */
@@ -287,6 +303,32 @@ function runAt(starts: readonly number[], v: number): number {
     else hi = mid - 1;
   }
   return lo;
+}
+
+/** Sorted spans with the touching ones joined. */
+function mergeSpans(spans: readonly { start: number; end: number }[]): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  for (const s of spans) {
+    const last = out[out.length - 1];
+    if (last && s.start <= last.end) last.end = Math.max(last.end, s.end);
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+/** Does [from, to) lie inside one of these sorted, disjoint spans? */
+function holeTest(spans: readonly { start: number; end: number }[]): (from: number, to: number) => boolean {
+  if (spans.length === 0) return () => false;
+  return (from, to) => {
+    let lo = 0;
+    let hi = spans.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (spans[mid].end <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < spans.length && spans[lo].start <= from && to <= spans[lo].end;
+  };
 }
 
 /** Stream positions [start, end) of absolute ranges that lie inside the region's runs. */

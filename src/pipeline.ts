@@ -105,7 +105,7 @@ export function runPipeline(disk: Reader, options: PipelineOptions = {}): Pipeli
       onHead: sweep?.visit,
       onProgress: (done, found) => options.onProgress?.({ stage: 'scan', done: before + done, total: bytesTotal, found: { ...known, carved: carvedSoFar + found } }),
     });
-    tallyScan((performance.now() - scanStart) / 1000, outcome.bytesScanned);
+    tallyScan((performance.now() - scanStart) / 1000, outcome.bytesScanned, outcome.bytesInHoles ?? 0);
     mark('scan done');
     let carved = region;
     if (plan && sweep) {

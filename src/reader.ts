@@ -22,6 +22,11 @@ export interface Reader {
    */
   directFile?(): { path: string; offset: number } | undefined;
   /**
+   * Optional: ranges known to read as zeros without being read (the holes of a sparse image
+   * file), sorted. A scan need not read or look at them: no file starts in zeros.
+   */
+  holes?(): readonly ByteRun[];
+  /**
    * Optional: up to `length` bytes at `offset`, fewer when more would cost a copy (at least
    * 64 unless the reader ends sooner). For searches that take their input in any slices.
    */

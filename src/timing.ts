@@ -19,13 +19,14 @@ export function mark(label: string): void {
  * raw read's, each by its own clock (bench/speed.mjs reads the line this prints), without the
  * process start, the file systems or the placing of old folders' files that a run also pays.
  */
-const scan = { seconds: 0, bytes: 0, regions: 0 };
+const scan = { seconds: 0, bytes: 0, inHoles: 0, regions: 0 };
 
-export function tallyScan(seconds: number, bytes: number): void {
+export function tallyScan(seconds: number, bytes: number, inHoles = 0): void {
   if (!enabled) return;
   listenForExit();
   scan.seconds += seconds;
   scan.bytes += bytes;
+  scan.inHoles += inHoles;
   scan.regions++;
 }
 
@@ -46,7 +47,8 @@ function report(): void {
     return line;
   });
   if (scan.regions > 0) {
-    lines.push(`scan: ${scan.bytes} bytes in ${scan.seconds.toFixed(3)} s (${(scan.bytes / 1e6 / scan.seconds).toFixed(0)} MB/s, ${scan.regions} region(s))`);
+    const holes = scan.inHoles > 0 ? `, ${scan.inHoles} of the bytes in holes of the image, not read` : '';
+    lines.push(`scan: ${scan.bytes} bytes in ${scan.seconds.toFixed(3)} s (${(scan.bytes / 1e6 / scan.seconds).toFixed(0)} MB/s, ${scan.regions} region(s)${holes})`);
   }
   // Set by the launcher (src/launch/load.ts); absent when the modules run unbundled.
   const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.codeCache')];

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type { Reader, ByteRun } from '../reader.js';
 import { ExitCode, UserError } from '../errors.js';
 import { RangeSet } from './ranges.js';
+import { holesOf } from './holes.js';
 
 export type SourceKind = 'image' | 'block-device';
 
@@ -13,6 +14,8 @@ export const SOURCE_OPEN_FLAGS = fs.constants.O_RDONLY;
 const SECTOR = 512;
 /** A failed large read is retried in pieces of this size first, then sector by sector only where a piece fails. */
 const PIECE = 64 * 1024;
+/** Holes shorter than this are not worth listing: the scan skips only whole chunks of zeros. */
+const MIN_HOLE = 1024 * 1024;
 
 /** fs.readSync's shape: tests inject read failures through it. */
 export type ReadSyncFn = (fd: number, buffer: Buffer, offset: number, length: number, position: number) => number;
@@ -80,6 +83,15 @@ export class ByteSource implements Reader {
     const n = Math.min(length, this.size - offset);
     return this.fill(Buffer.allocUnsafe(n), offset, n);
   }
+
+  /** The holes of a sparse image file: read as zeros without being read (src/source/holes.ts). */
+  holes(): readonly ByteRun[] {
+    if (this.readSync !== fs.readSync) return [];
+    this.holeRuns ??= holesOf(this.fd, this.size, MIN_HOLE);
+    return this.holeRuns;
+  }
+
+  private holeRuns?: ByteRun[];
 
   directFile(): { path: string; offset: number } | undefined {
     if (this.readSync !== fs.readSync || this.bad.totalBytes > 0 || this.stats.failed > 0) return undefined;
