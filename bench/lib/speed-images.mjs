@@ -189,12 +189,14 @@ export const SPEED_IMAGES = [
     size: { full: 4 * GiB, quick: 1 * GiB }, pool: 'video',
     build: (o) => buildExfat({ ...o, deleteSome: true, quickFormat: true, seed: 501 }),
     photorec: 'always',
+    dense: true,
   },
   {
     key: 'jpeg', label: 'FAT32 JPEG card, 10% deleted, quick-formatted',
     size: { full: 2 * GiB, quick: 512 * MiB }, pool: 'jpeg',
     build: (o) => buildFat32({ ...o, seed: 502 }),
     photorec: 'always',
+    dense: true,
   },
   {
     key: 'sparse', label: 'sparse exFAT card, a few files, mostly zeros',
@@ -203,6 +205,23 @@ export const SPEED_IMAGES = [
     photorec: 'optional', // run with a 5 min limit
   },
 ];
+
+/**
+ * Write the holes of an image out as zeros. A card's dump (`dd` of the device) has none, and
+ * cardrescue does not read the holes of a sparse image (src/source/holes.ts): the camera cards,
+ * whose free 3% `truncate` left as holes, are made dense so that the raw read and the tools
+ * read the same bytes. Only the sparse card keeps its holes. Returns whether it wrote any.
+ */
+function densify(image) {
+  const st = fs.statSync(image);
+  if (st.blocks * 512 >= st.size) return false;
+  const tmp = `${image}.dense`;
+  run('cp', ['--sparse=never', image, tmp]);
+  fs.renameSync(tmp, image);
+  return true;
+}
+
+const DENSIFY_STEP = 'cp --sparse=never (the holes written out as zeros, as in a dump of a card)';
 
 export const imageName = (def, size) => `${def.key}-${size >= GiB ? `${size / GiB}g` : `${size / MiB}m`}.img`;
 
@@ -217,6 +236,13 @@ export function ensureImage(def, { dir, size, rebuild, pools }) {
     const m = JSON.parse(fs.readFileSync(meta, 'utf8'));
     if (m.size === size && fs.statSync(image).size === size) {
       log(`${path.basename(image)}: cached (built ${m.built}; --rebuild to build again)`);
+      // Built before the camera cards were made dense (2026-12-06): made so now, once.
+      if (def.dense && densify(image)) {
+        m.steps.push(DENSIFY_STEP);
+        m.allocatedBytes = fs.statSync(image).blocks * 512;
+        fs.writeFileSync(meta, JSON.stringify(m, null, 1) + '\n');
+        log(`${path.basename(image)}: holes written out as zeros`);
+      }
       return { ...m, cached: true };
     }
   }
@@ -228,6 +254,7 @@ export function ensureImage(def, { dir, size, rebuild, pools }) {
   const t0 = Date.now();
   const r = def.build({ image, size, shots: pools[def.pool], workDir });
   fs.rmSync(workDir, { recursive: true, force: true });
+  if (def.dense && densify(image)) r.steps.push(DENSIFY_STEP);
   const kinds = {};
   for (const f of r.files) {
     const k = (kinds[f.kind] ??= { files: 0, bytes: 0, deleted: 0 });
