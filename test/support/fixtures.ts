@@ -91,6 +91,17 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliRes
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Every file under `root`, at any depth. */
+export function filesUnder(root: string): string[] {
+  return fs.readdirSync(root, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(root, e.name)) : [path.join(root, e.name)]));
+}
+
+/** `cardrescue recover image --out out -q`, and the sha256 of every file it wrote. */
+export function recoverHashes(image: string, out: string): CliResult & { hashes: Set<string> } {
+  const r = runCli(['recover', image, '--out', out, '-q']);
+  return { ...r, hashes: new Set(fs.existsSync(out) ? filesUnder(out).map((f) => sha256(fs.readFileSync(f))) : []) };
+}
+
 export function freshOut(label: string): string {
   return fs.mkdtempSync(path.join(tempDir(), `${label}-`));
 }
