@@ -159,9 +159,9 @@ export function carveRegion(disk: Reader, region: CarveRegion, options: CarveOpt
   const step = ahead ? SCAN_CHUNK : OWN_READ_CHUNK;
   const buffer = lease?.buffers[0] ?? Buffer.allocUnsafe(step + HEAD);
   const chunkRuns = (at: number) => streamSpanToRuns(region.runs, starts, at, Math.min(SCAN_CHUNK + HEAD, total - at));
-  // A chunk that lies in a hole of a sparse image is zeros: no file starts there (no carver's
-  // header test passes on zeros) and no old folder lies there, so it is neither read nor looked
-  // at. A walk that runs into one reads it as usual.
+  // A chunk that lies in a hole of a sparse image is zeros: no file starts there (candidatesAt
+  // offers no carver a start of zeros, test/carvers/registry.test.ts) and no old folder lies
+  // there, so it is neither read nor looked at. A walk that runs into one reads it as usual.
   const inHole = holeTest(mergeSpans(streamSpans(region.runs, starts, disk.holes?.() ?? [])));
   let bytesInHoles = 0;
   /** Stream offset of the first chunk not yet asked of the reading thread. */
