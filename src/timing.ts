@@ -56,8 +56,8 @@ function report(): void {
   // Set by the launcher: how many of V8's helper threads it gave the lowest priority.
   const helpers = (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.helperThreads')];
   if (helpers !== undefined) lines.push(`helper threads at nice 19: ${String(helpers)}`);
-  // Set by src/source/read-ahead.ts: whose reading thread the scan had, if any.
-  const thread = (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.readingThread')];
-  if (thread !== undefined) lines.push(`reading thread: ${String(thread)}`);
+  // Set by src/source/read-ahead.ts: how many reading threads the scan had and who started them, if any.
+  const threads = (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.readingThread')];
+  if (threads !== undefined) lines.push(`reading threads: ${String(threads)}`);
   process.stderr.write(`timing (since process start):\n  ${lines.join('\n  ')}\n`);
 }

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { ReadAhead, endUnusedReadAhead, startReadAheadEarly } from '../src/source/read-ahead.js';
+import { ReadAhead, endUnusedReadAhead, slotGroups, startReadAheadEarly } from '../src/source/read-ahead.js';
+import { READING_THREADS } from '../src/source/read-ahead-thread.js';
 import { ByteSource } from '../src/source/source.js';
 import { BufferReader, RunsReader } from '../src/reader.js';
 import { carveRegion, type CarveRegion } from '../src/carve.js';
@@ -56,6 +57,37 @@ describe('the read-ahead thread', () => {
       expect(ahead.take(100)).toBeNull();
     } finally {
       ahead.close();
+    }
+  });
+
+  it('shares its slots out among its threads, each thread consecutive ones, as even as they go', () => {
+    expect(slotGroups(['a', 'b', 'c', 'd'], 2)).toEqual([['a', 'b'], ['c', 'd']]);
+    expect(slotGroups(['a', 'b', 'c'], 2)).toEqual([['a'], ['b', 'c']]);
+    expect(slotGroups(['a'], 2)).toEqual([[], ['a']]);
+    expect(slotGroups(['a', 'b'], 1)).toEqual([['a', 'b']]);
+  });
+
+  it('with several threads, asks a slot again only once every other slot was asked: what the caller holds stays', () => {
+    const SLOT = 64 * 1024;
+    const at = (k: number) => (k * 40_961) % (data.length - SLOT);
+    const want = (k: number) => data.subarray(at(k), at(k) + SLOT);
+    for (const [slots, threads] of [[4, 2], [3, 2], [2, 2], [5, 2], [4, 1]]) {
+      const ahead = new ReadAhead(file, SLOT, slots, { threads });
+      try {
+        expect(ahead.threads).toBe(Math.min(slots, threads));
+        // As the scan asks: it holds one chunk while the next slots - 1 are read.
+        for (let k = 0; k < slots - 1; k++) ahead.request(k, [{ offset: at(k), length: SLOT }]);
+        for (let k = 0; k < 24; k++) {
+          const held = ahead.take(k);
+          expect(held?.equals(want(k)), `${slots} slots, ${threads} threads: chunk ${k}`).toBe(true);
+          ahead.request(k + slots - 1, [{ offset: at(k + slots - 1), length: SLOT }]);
+          // Once that request is read, the chunk held is still the one taken.
+          ahead.peek(k + slots - 1);
+          expect(held?.equals(want(k)), `${slots} slots, ${threads} threads: chunk ${k} after ${k + slots - 1} was read`).toBe(true);
+        }
+      } finally {
+        ahead.close();
+      }
     }
   });
 
@@ -217,8 +249,8 @@ describe.runIf(haveCommands('mkfs.fat', 'mcopy', 'mmd', 'mdel', 'cjpeg'))('the c
 
     const listed = runCli(['list', '--json', '-q', img], { CARDRESCUE_TIMING: '1' });
     expect(listed.status).toBe(0);
-    // The thread the launcher started before the tool was compiled (src/launch/load.ts) is the one used.
-    expect(listed.stderr).toContain('reading thread: started by the launcher');
+    // The threads the launcher started before the tool was compiled (src/launch/load.ts) are the ones used.
+    expect(listed.stderr).toContain(`reading threads: ${READING_THREADS}, started by the launcher`);
     const fromCli = (JSON.parse(listed.stdout) as { files: { runs: unknown; size: number; provenance: string }[] }).files;
     const plain = runPipeline(new BufferReader(fs.readFileSync(img))).files;
     expect(fromCli.map((f) => [f.runs, f.size, f.provenance])).toEqual(plain.map((f) => [f.runs.map((r) => [r.offset, r.length]), f.size, f.provenance]));
@@ -235,7 +267,7 @@ describe('the built command', () => {
     const r = runCli(['list', '-q', fixtureImage('fat16-mbr')], { CARDRESCUE_TIMING: '1' });
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('code cache: used');
-    // A card smaller than READ_AHEAD_MIN: the thread the launcher started is ended, not used.
-    expect(r.stderr).toContain('reading thread: ended unused');
+    // A card smaller than READ_AHEAD_MIN: the threads the launcher started are ended, not used.
+    expect(r.stderr).toContain('reading threads: ended unused');
   });
 });

@@ -2,9 +2,9 @@
  * What `cardrescue` runs (dist/cardrescue.js requires this, built to dist/cardrescue-load.cjs
  * by tools/bundle.mjs): the tool's one-file bundle, compiled with V8's code cache.
  *
- * A command that scans has its reading thread started first, before the bundle is read and
- * compiled: it boots on the other core meanwhile (src/source/read-ahead-thread.ts). V8's
- * helper threads are given the lowest priority before that (src/launch/helper-threads.ts).
+ * A command that scans has its reading threads started first, before the bundle is read and
+ * compiled: they boot meanwhile (src/source/read-ahead-thread.ts). V8's helper threads are
+ * given the lowest priority before that (src/launch/helper-threads.ts).
  *
  * The cache is made at build time, after a `list` of the demo card, so it holds the compiled
  * code of every function that run used, not only the top level: without it each function is
@@ -23,7 +23,7 @@ import { scansByCommandLine } from './scans.js';
 import { spawnEarly } from '../source/read-ahead-thread.js';
 import { lowerHelperThreads } from './helper-threads.js';
 
-// Before the reading thread is started: it keeps the main thread's priority.
+// Before the reading threads are started: they keep the main thread's priority.
 (globalThis as Record<symbol, unknown>)[Symbol.for('cardrescue.helperThreads')] = lowerHelperThreads();
 if (scansByCommandLine(process.argv.slice(2))) spawnEarly();
 
