@@ -161,7 +161,7 @@ export function spawn(): Thread {
  * against 5.6-5.8 s (docs/performance.md). The reads still go in the card's order, two at a
  * time. One where the machine has one core.
  */
-export const READING_THREADS = Math.max(1, Math.min(2, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length));
+export const READING_THREADS = Math.min(2, os.availableParallelism());
 
 /** Where the launcher leaves the threads it started for the tool to take (one bundle, two module copies). */
 const EARLY = Symbol.for('cardrescue.readAheadThreads');

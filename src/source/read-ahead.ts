@@ -49,10 +49,11 @@ export function startReadAheadEarly(warm?: WarmUp): void {
 
 /** The launcher's threads, and new ones up to `count`; which, for CARDRESCUE_TIMING (src/timing.ts) and the tests. */
 function adopt(count: number): Thread[] {
-  const early = takeEarlyThreads();
-  (globalThis as Record<symbol, unknown>)[READING_THREAD] = `${Math.max(count, early.length)}, ${early.length ? 'started by the launcher' : 'started by the tool'}`;
-  while (early.length < count) early.push(spawn());
-  return early;
+  const threads = takeEarlyThreads();
+  const by = threads.length ? 'started by the launcher' : 'started by the tool';
+  while (threads.length < count) threads.push(spawn());
+  (globalThis as Record<symbol, unknown>)[READING_THREAD] = `${threads.length}, ${by}`;
+  return threads;
 }
 
 const READING_THREAD = Symbol.for('cardrescue.readingThread');
